@@ -1,0 +1,84 @@
+//! `ucoauth serve`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use ucoauth_server::{
+    clock::SystemClock, config::ServerConfig, domain::profile::Profile, AppState,
+};
+
+use super::Global;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "UCOAUTH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// The URL clients and browsers reach this server at (the issuer). Defaults to
+    /// http://<bind address>.
+    #[arg(long, env = "UCOAUTH_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// compat: behave like UltraCart so its SDKs work unchanged; strict: OAuth 2.1 / RFC 9700
+    /// (PKCE S256 and client secrets required).
+    #[arg(long, env = "UCOAUTH_PROFILE", default_value = "compat")]
+    pub profile: Profile,
+    /// Log format: text or json.
+    #[arg(long, env = "UCOAUTH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let (store, pepper) = super::open(global).await?;
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another server using it? (choose another with --bind)", args.bind))?;
+    let local = listener.local_addr()?;
+    let public_url = match args.public_url {
+        Some(url) => url,
+        None => url::Url::parse(&format!("http://{local}"))?,
+    };
+    let mut config = ServerConfig::new(public_url.clone(), pepper);
+    config.profile = args.profile;
+    let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
+    println!("ucoauth listening on http://{local} (public URL {public_url}, profile {})", args.profile);
+    tracing::info!(%local, "listening");
+    ucoauth_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UCOAUTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,202 @@
+//! Credentials: how they are minted and how they are stored.
+//!
+//! Every token, code and generated secret is 256 bits from the OS CSRNG. The store keeps only
+//! `HMAC-SHA-256(pepper, purpose || 0x00 || value)`: a fast keyed hash is right for random
+//! values (argon2 is for human passwords), and without the pepper, which never enters the
+//! database, a dump of the database is useless. The purpose label keeps a value of one kind from
+//! ever matching a row of another kind.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use hmac::{Hmac, Mac};
+use rand::{rngs::OsRng, RngCore};
+use sha2::Sha256;
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// What a hashed value is; part of the hash input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    AuthorizationCode,
+    AccessToken,
+    RefreshToken,
+    ClientSecret,
+    Session,
+    LoginCsrf,
+    SessionCsrf,
+    DeviceCode,
+    UserCode,
+    SimpleKey,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::AuthorizationCode => b"code",
+            Self::AccessToken => b"access",
+            Self::RefreshToken => b"refresh",
+            Self::ClientSecret => b"client-secret",
+            Self::Session => b"session",
+            Self::LoginCsrf => b"login-csrf",
+            Self::SessionCsrf => b"session-csrf",
+            Self::DeviceCode => b"device-code",
+            Self::UserCode => b"user-code",
+            Self::SimpleKey => b"simple-key",
+        }
+    }
+}
+
+/// A keyed hash of a credential, as stored.
+pub type Digest = [u8; 32];
+
+/// The server's secret key for credential hashes. Redacted in `Debug`.
+#[derive(Clone)]
+pub struct Pepper(Vec<u8>);
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper([redacted])")
+    }
+}
+
+/// The shortest pepper accepted: 128 bits.
+pub const MIN_PEPPER_BYTES: usize = 16;
+
+impl Pepper {
+    /// A pepper from raw key bytes; `None` if shorter than [`MIN_PEPPER_BYTES`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
+        (bytes.len() >= MIN_PEPPER_BYTES).then_some(Self(bytes))
+    }
+
+    /// A new random 256-bit pepper.
+    pub fn generate() -> Self {
+        Self(random_bytes::<32>().to_vec())
+    }
+
+    /// The pepper as text, for writing to a key file.
+    pub fn to_hex(&self) -> String {
+        hex::encode(&self.0)
+    }
+
+    /// Parses the text form written by [`Pepper::to_hex`].
+    pub fn from_hex(text: &str) -> Option<Self> {
+        Self::from_bytes(hex::decode(text.trim()).ok()?)
+    }
+
+    /// The stored form of `value`.
+    pub fn digest(&self, purpose: Purpose, value: &str) -> Digest {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(purpose.label());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A deterministic token derived from `value` (used for CSRF tokens bound to a session).
+    pub fn derive_token(&self, purpose: Purpose, value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.digest(purpose, value))
+    }
+
+    /// Whether `presented` is the token [`Pepper::derive_token`] gives for `value`, in constant time.
+    pub fn verify_derived(&self, purpose: Purpose, value: &str, presented: &str) -> bool {
+        let expected = self.derive_token(purpose, value);
+        expected.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A new opaque credential: 256 random bits, base64url without padding (43 characters).
+pub fn new_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// A new client_id in UltraCart's format: 32 lowercase hex characters.
+pub fn new_client_id() -> String {
+    hex::encode(random_bytes::<16>())
+}
+
+/// A new client secret: 64 lowercase hex characters (256 bits).
+pub fn new_client_secret() -> String {
+    hex::encode(random_bytes::<32>())
+}
+
+/// A new internal identifier (grants, users): 128 random bits as hex.
+pub fn new_id() -> String {
+    hex::encode(random_bytes::<16>())
+}
+
+/// Compares two digests in constant time.
+pub fn digests_equal(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The last characters of a secret, for display after it has been shown once.
+pub fn hint(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_url_safe_characters_and_differ() {
+        let a = new_token();
+        let b = new_token();
+        assert_eq!(a.len(), 43);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn digest_depends_on_pepper_purpose_and_value() {
+        let p1 = Pepper::generate();
+        let p2 = Pepper::generate();
+        let d = p1.digest(Purpose::AccessToken, "x");
+        assert_eq!(d, p1.digest(Purpose::AccessToken, "x"));
+        assert_ne!(d, p2.digest(Purpose::AccessToken, "x"));
+        assert_ne!(d, p1.digest(Purpose::RefreshToken, "x"));
+        assert_ne!(d, p1.digest(Purpose::AccessToken, "y"));
+    }
+
+    #[test]
+    fn short_peppers_are_refused_and_hex_round_trips() {
+        assert!(Pepper::from_bytes(vec![1; 8]).is_none());
+        let p = Pepper::generate();
+        let q = Pepper::from_hex(&p.to_hex()).unwrap();
+        assert_eq!(p.digest(Purpose::Session, "s"), q.digest(Purpose::Session, "s"));
+        assert_eq!(format!("{p:?}"), "Pepper([redacted])");
+    }
+
+    #[test]
+    fn derived_tokens_verify_only_for_their_value() {
+        let p = Pepper::generate();
+        let t = p.derive_token(Purpose::SessionCsrf, "session-1");
+        assert!(p.verify_derived(Purpose::SessionCsrf, "session-1", &t));
+        assert!(!p.verify_derived(Purpose::SessionCsrf, "session-2", &t));
+        assert!(!p.verify_derived(Purpose::LoginCsrf, "session-1", &t));
+    }
+
+    #[test]
+    fn hint_shows_the_last_four_characters() {
+        assert_eq!(hint("abcdef123"), "…f123");
+        assert_eq!(hint("ab"), "…ab");
+    }
+}

@@ -1,0 +1,77 @@
+//! `POST /oauth/revoke` (`oauthRevoke`): "Revoke this OAuth application". Any live access or
+//! refresh token of a grant ends the whole grant.
+
+use axum::{extract::State, http::HeaderMap, Json};
+use ucoauth_wire::OauthRevokeSuccessResponse;
+
+use super::form_error;
+use crate::{
+    domain::{profile::Policy, secret::Purpose},
+    http::{
+        client_auth::ClientCredentials,
+        error::ApiError,
+        form::{Duplicate, FormError, FormParams},
+        AppState,
+    },
+    store::grants::RevokeOutcome,
+};
+
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<FormParams, FormError>,
+) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
+    let form = form.map_err(|e| form_error(&e))?;
+    let dup = |Duplicate(n): Duplicate| {
+        ApiError::bad_request(format!("{n} must not be sent more than once"))
+    };
+    let credentials = ClientCredentials::extract(&headers, &form)
+        .map_err(|e| ApiError::bad_request(e.description))?;
+    let token = form
+        .optional("token")
+        .map_err(dup)?
+        .ok_or_else(|| ApiError::bad_request("token is required"))?;
+    let app = state
+        .store
+        .find_application(&credentials.client_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized_client("unknown client_id"))?;
+    let policy = Policy::new(
+        state.config.profile,
+        app.profile,
+        app.require_pkce,
+        app.require_secret,
+    );
+    credentials
+        .authenticate(&app, &policy, &state.config.pepper)
+        .map_err(|e| ApiError::unauthorized_client(e.description))?;
+
+    let pepper = &state.config.pepper;
+    let outcome = state
+        .store
+        .revoke_by_token(
+            pepper.digest(Purpose::AccessToken, token),
+            pepper.digest(Purpose::RefreshToken, token),
+            app.client_id.clone(),
+            state.now(),
+        )
+        .await?;
+    match outcome {
+        RevokeOutcome::Revoked { grant_id } => {
+            tracing::info!(%grant_id, client_id = %app.client_id, "grant revoked by the client");
+            Ok(Json(OauthRevokeSuccessResponse {
+                message: Some("Access to the application has been revoked.".into()),
+                successful: Some(true),
+            }))
+        }
+        RevokeOutcome::NotLive => Ok(Json(OauthRevokeSuccessResponse {
+            message: Some(
+                "The token is unknown, expired or already revoked; nothing was revoked.".into(),
+            ),
+            successful: Some(false),
+        })),
+        RevokeOutcome::OtherClient => Err(ApiError::bad_request(
+            "the token was issued to a different application than client_id",
+        )),
+    }
+}

@@ -1,0 +1,141 @@
+//! Developer applications.
+
+use sqlx::{any::AnyRow, Row};
+
+use super::{flag, Store, StoreError};
+use crate::{
+    clock::Millis,
+    domain::{model::Application, profile::Profile, scope::ScopeSet},
+};
+
+const COLUMNS: &str = "client_id, owner_merchant_id, name, description, developer_name, \
+     developer_email, developer_url, redirect_uris, scopes, require_secret, require_pkce, \
+     profile, secret_hash, secret_hint, created_at, updated_at";
+
+fn from_row(r: &AnyRow) -> Result<Application, StoreError> {
+    let client_id: String = r.try_get(0)?;
+    let bad = |what: &str| StoreError::Inconsistent(format!("application {client_id}: {what}"));
+    let redirect_uris: Vec<String> = serde_json::from_str(&r.try_get::<String, _>(7)?)
+        .map_err(|_| bad("redirect_uris is not a JSON array of strings"))?;
+    let scopes = ScopeSet::parse(&r.try_get::<String, _>(8)?).map_err(|_| bad("bad scopes"))?;
+    let profile = match r.try_get::<Option<String>, _>(11)? {
+        None => None,
+        Some(p) => Some(p.parse::<Profile>().map_err(|_| bad("unknown profile"))?),
+    };
+    Ok(Application {
+        owner_merchant_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+        developer_name: r.try_get(4)?,
+        developer_email: r.try_get(5)?,
+        developer_url: r.try_get(6)?,
+        redirect_uris,
+        scopes,
+        require_secret: flag(r.try_get(9)?),
+        require_pkce: flag(r.try_get(10)?),
+        profile,
+        secret_hash: r.try_get(12)?,
+        secret_hint: r.try_get(13)?,
+        created_at: r.try_get(14)?,
+        updated_at: r.try_get(15)?,
+        client_id,
+    })
+}
+
+impl Store {
+    pub async fn create_application(&self, app: Application) -> Result<(), StoreError> {
+        let redirect_uris = serde_json::to_string(&app.redirect_uris)
+            .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "INSERT INTO applications ({COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(app.client_id)
+                .bind(app.owner_merchant_id)
+                .bind(app.name)
+                .bind(app.description)
+                .bind(app.developer_name)
+                .bind(app.developer_email)
+                .bind(app.developer_url)
+                .bind(redirect_uris)
+                .bind(app.scopes.to_wire())
+                .bind(i64::from(app.require_secret))
+                .bind(i64::from(app.require_pkce))
+                .bind(app.profile.map(|p| p.as_str().to_owned()))
+                .bind(app.secret_hash)
+                .bind(app.secret_hint)
+                .bind(app.created_at)
+                .bind(app.updated_at)
+                .execute(conn)
+                .await
+                .map_err(|e| StoreError::on_unique(e, "client_id"))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A live (not deleted) application by client_id.
+    pub async fn find_application(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM applications WHERE client_id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Live applications, oldest first, `limit` from `offset`, and the total count.
+    pub async fn list_applications(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Application>, i64), StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM applications WHERE deleted_at IS NULL \
+             ORDER BY created_at, client_id LIMIT $1 OFFSET $2"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE deleted_at IS NULL")
+                .fetch_one(self.pool())
+                .await?;
+        let apps = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        Ok((apps, total))
+    }
+
+    /// Replaces an application's client-secret hash (rotation).
+    pub async fn set_client_secret(
+        &self,
+        client_id: String,
+        secret_hash: Vec<u8>,
+        secret_hint: String,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE applications SET secret_hash = $1, secret_hint = $2, updated_at = $3 \
+                     WHERE client_id = $4 AND deleted_at IS NULL",
+                )
+                .bind(secret_hash)
+                .bind(secret_hint)
+                .bind(now)
+                .bind(client_id)
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,537 @@
+//! Grants and their credentials: codes, access tokens, refresh tokens.
+//!
+//! Each public method here is one atomic step of the protocol. The rules themselves live in
+//! `domain::code` and `domain::refresh`; these functions read the state, ask the rule, and carry
+//! out its decision inside one transaction, deciding races by row counts of conditional updates
+//! (`... WHERE consumed_at IS NULL`), which both engines evaluate atomically.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{flag, Store, StoreError};
+use crate::{
+    clock::Millis,
+    domain::{
+        code::{self, StoredCode, Verdict},
+        model::AccessGrant,
+        refresh::{self, Decision, PresentedState},
+        scope::ScopeSet,
+        secret::Digest,
+        OauthError,
+    },
+};
+
+/// A merchant's approval, written together with its first authorization code.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub grant_id: String,
+    pub merchant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: ScopeSet,
+    pub code_hash: Digest,
+    pub redirect_uri: String,
+    pub redirect_uri_explicit: bool,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<&'static str>,
+    pub now: Millis,
+    pub code_expires_at: Millis,
+}
+
+/// Hashes and lifetimes of a new access/refresh pair, minted by the caller before the write.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    pub access_hash: Digest,
+    pub refresh_hash: Digest,
+    pub access_expires_at: Millis,
+    pub refresh_expires_at: Millis,
+}
+
+/// The grant a new token pair was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub grant_id: String,
+    pub merchant_id: String,
+    /// Scopes of the new access token.
+    pub scopes: ScopeSet,
+}
+
+/// A code redemption request, already client-authenticated.
+#[derive(Debug, Clone)]
+pub struct CodeRedemption {
+    pub code_hash: Digest,
+    pub presented: code::Presented,
+    pub now: Millis,
+    pub tokens: NewTokens,
+}
+
+/// A refresh request, already client-authenticated.
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    pub refresh_hash: Digest,
+    pub client_id: String,
+    /// A narrower scope for the new access token (RFC 6749 §6); never wider than the grant.
+    pub scope: Option<ScopeSet>,
+    pub now: Millis,
+    pub grace_ms: Millis,
+    pub tokens: NewTokens,
+}
+
+/// What a revocation request found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The token was live; its whole grant is now revoked.
+    Revoked { grant_id: String },
+    /// Unknown, expired, rotated out, or its grant was already revoked.
+    NotLive,
+    /// The token belongs to a different application.
+    OtherClient,
+}
+
+/// Why a grant was revoked; stored for the audit trail and the merchant's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    CodeReplay,
+    RefreshReuse,
+    ClientRequest,
+    Merchant,
+    ApplicationDeleted,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CodeReplay => "code_replay",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::ClientRequest => "client_request",
+            Self::Merchant => "merchant",
+            Self::ApplicationDeleted => "application_deleted",
+        }
+    }
+}
+
+impl Store {
+    /// Records an approval: a new grant and its authorization code.
+    pub async fn approve(&self, approval: NewApproval) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO grants (grant_id, merchant_id, client_id, user_id, scopes, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&approval.grant_id)
+                .bind(&approval.merchant_id)
+                .bind(&approval.client_id)
+                .bind(&approval.user_id)
+                .bind(approval.scopes.to_wire())
+                .bind(approval.now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, \
+                     redirect_uri_explicit, code_challenge, code_challenge_method, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(approval.code_hash.to_vec())
+                .bind(&approval.grant_id)
+                .bind(&approval.redirect_uri)
+                .bind(i64::from(approval.redirect_uri_explicit))
+                .bind(approval.code_challenge)
+                .bind(approval.code_challenge_method.map(str::to_owned))
+                .bind(approval.now)
+                .bind(approval.code_expires_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Redeems an authorization code for a token pair. A replayed code revokes its grant; the
+    /// refusal is returned as `Ok(Err(_))` so that revocation is committed.
+    pub async fn redeem_code(
+        &self,
+        req: CodeRedemption,
+    ) -> Result<Result<Issued, OauthError>, StoreError> {
+        self.write(move |conn| Box::pin(redeem_code(conn, req))).await
+    }
+
+    /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
+    pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
+        self.write(move |conn| Box::pin(refresh(conn, req))).await
+    }
+
+    /// Revokes the grant behind an access or refresh token presented by `client_id`.
+    pub async fn revoke_by_token(
+        &self,
+        access_hash: Digest,
+        refresh_hash: Digest,
+        client_id: String,
+        now: Millis,
+    ) -> Result<RevokeOutcome, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
+                let Some(owner) = found else {
+                    return Ok(RevokeOutcome::NotLive);
+                };
+                if owner.client_id != client_id {
+                    return Ok(RevokeOutcome::OtherClient);
+                }
+                if !owner.live {
+                    return Ok(RevokeOutcome::NotLive);
+                }
+                let revoked =
+                    revoke_grant(conn, &owner.grant_id, RevokeReason::ClientRequest, now).await?;
+                Ok(if revoked {
+                    RevokeOutcome::Revoked {
+                        grant_id: owner.grant_id,
+                    }
+                } else {
+                    RevokeOutcome::NotLive
+                })
+            })
+        })
+        .await
+    }
+
+    /// Revokes one grant by id; `false` if it was already revoked or does not exist.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: String,
+        reason: RevokeReason,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await }))
+            .await
+    }
+
+    /// The live grant behind an access token, if the token is live.
+    pub async fn find_access(
+        &self,
+        access_hash: &Digest,
+        now: Millis,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, \
+                    g.client_id, app.name \
+             FROM access_tokens a \
+             JOIN grants g ON g.grant_id = a.grant_id \
+             JOIN merchants m ON m.merchant_id = g.merchant_id \
+             JOIN applications app ON app.client_id = g.client_id \
+             WHERE a.token_hash = $1 AND a.expires_at > $2 \
+               AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
+        )
+        .bind(access_hash.to_vec())
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let grant_id: String = r.try_get(0)?;
+        let scopes = ScopeSet::parse(&r.try_get::<String, _>(1)?)
+            .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))?;
+        Ok(Some(AccessGrant {
+            scopes,
+            issued_at: r.try_get(2)?,
+            expires_at: r.try_get(3)?,
+            merchant_id: r.try_get(4)?,
+            merchant_name: r.try_get(5)?,
+            client_id: r.try_get(6)?,
+            application_name: r.try_get(7)?,
+            grant_id,
+        }))
+    }
+}
+
+async fn redeem_code(
+    conn: &mut AnyConnection,
+    req: CodeRedemption,
+) -> Result<Result<Issued, OauthError>, StoreError> {
+    let code_hash = req.code_hash.to_vec();
+    let row = sqlx::query(
+        "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
+                c.code_challenge_method, c.expires_at, c.consumed_at, \
+                g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+         FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
+         WHERE c.code_hash = $1",
+    )
+    .bind(&code_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(Err(OauthError::invalid_grant(
+            "the authorization code is invalid",
+        )));
+    };
+    let grant_id: String = r.try_get(0)?;
+    let stored = StoredCode {
+        redirect_uri: r.try_get(1)?,
+        redirect_uri_explicit: flag(r.try_get(2)?),
+        code_challenge: r.try_get(3)?,
+        code_challenge_method: r.try_get(4)?,
+        expires_at: r.try_get(5)?,
+        consumed_at: r.try_get(6)?,
+        client_id: r.try_get(7)?,
+        grant_revoked: r.try_get::<Option<i64>, _>(10)?.is_some(),
+    };
+    let merchant_id: String = r.try_get(8)?;
+    let scopes = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
+
+    match code::check(&stored, &req.presented, req.now) {
+        Verdict::Refuse(e) => return Ok(Err(e)),
+        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, req.now).await?)),
+        Verdict::Redeem => {}
+    }
+    // The row count decides a race between two redemptions of one code.
+    let consumed = sqlx::query(
+        "UPDATE authorization_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL",
+    )
+    .bind(req.now)
+    .bind(&code_hash)
+    .execute(&mut *conn)
+    .await?;
+    if consumed.rows_affected() != 1 {
+        return Ok(Err(replayed(conn, &grant_id, req.now).await?));
+    }
+    insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+    Ok(Ok(Issued {
+        grant_id,
+        merchant_id,
+        scopes,
+    }))
+}
+
+/// A second redemption: revoke what the first one created (RFC 6749 §4.1.2).
+async fn replayed(
+    conn: &mut AnyConnection,
+    grant_id: &str,
+    now: Millis,
+) -> Result<OauthError, StoreError> {
+    revoke_grant(conn, grant_id, RevokeReason::CodeReplay, now).await?;
+    Ok(OauthError::invalid_grant(
+        "the authorization code was already used; the tokens issued for it have been revoked",
+    ))
+}
+
+async fn refresh(
+    conn: &mut AnyConnection,
+    req: Refresh,
+) -> Result<Result<Issued, OauthError>, StoreError> {
+    let presented = req.refresh_hash.to_vec();
+    let new_hash = req.tokens.refresh_hash.to_vec();
+    // A lost race re-reads the state; two rounds settle any interleaving.
+    for _ in 0..3 {
+        let row = sqlx::query(
+            "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
+                    s.consumed_at, s.retired_at, \
+                    g.grant_id, g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+             FROM refresh_tokens r \
+             JOIN grants g ON g.grant_id = r.grant_id \
+             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+             WHERE r.token_hash = $1",
+        )
+        .bind(&presented)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(r) = row else {
+            return Ok(Err(OauthError::invalid_grant("the refresh token is invalid")));
+        };
+        let successor: Option<Vec<u8>> = r.try_get(3)?;
+        let successor_unused = successor.is_some()
+            && r.try_get::<Option<i64>, _>(4)?.is_none()
+            && r.try_get::<Option<i64>, _>(5)?.is_none();
+        let state = PresentedState {
+            expires_at: r.try_get(0)?,
+            consumed_at: r.try_get(1)?,
+            retired_at: r.try_get(2)?,
+            successor_unused,
+        };
+        let grant_id: String = r.try_get(6)?;
+        let client_id: String = r.try_get(7)?;
+        let merchant_id: String = r.try_get(8)?;
+        let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
+        if client_id != req.client_id {
+            return Ok(Err(OauthError::invalid_grant(
+                "the refresh token was not issued to this client_id",
+            )));
+        }
+        if r.try_get::<Option<i64>, _>(10)?.is_some() {
+            return Ok(Err(OauthError::invalid_grant(
+                "the authorization behind this refresh token has been revoked",
+            )));
+        }
+        let scopes = match &req.scope {
+            None => granted.clone(),
+            Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
+            Some(asked) => {
+                let extra: Vec<_> = asked.outside(&granted).collect();
+                return Ok(Err(OauthError::invalid_scope(format!(
+                    "scope may only narrow the granted scopes; not granted: {}",
+                    extra.join(" ")
+                ))));
+            }
+        };
+
+        let won = match refresh::decide(state, req.now, req.grace_ms) {
+            Decision::Expired => {
+                return Ok(Err(OauthError::invalid_grant(
+                    "the refresh token has expired; authorize the application again",
+                )))
+            }
+            Decision::Reuse => {
+                revoke_grant(conn, &grant_id, RevokeReason::RefreshReuse, req.now).await?;
+                return Ok(Err(OauthError::invalid_grant(
+                    "the refresh token was already used; the authorization has been revoked",
+                )));
+            }
+            Decision::Rotate => sqlx::query(
+                "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
+            )
+            .bind(req.now)
+            .bind(&new_hash)
+            .bind(&presented)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1,
+            Decision::GraceRetry => {
+                let retired = sqlx::query(
+                    "UPDATE refresh_tokens SET retired_at = $1 \
+                     WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
+                )
+                .bind(req.now)
+                .bind(successor)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                if retired {
+                    sqlx::query("UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2")
+                        .bind(&new_hash)
+                        .bind(&presented)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                retired
+            }
+        };
+        if won {
+            insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+            return Ok(Ok(Issued {
+                grant_id,
+                merchant_id,
+                scopes,
+            }));
+        }
+    }
+    Err(StoreError::Unavailable(
+        "refresh token state kept changing; retry".into(),
+    ))
+}
+
+async fn insert_tokens(
+    conn: &mut AnyConnection,
+    grant_id: &str,
+    scopes: &ScopeSet,
+    tokens: &NewTokens,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tokens.access_hash.to_vec())
+    .bind(grant_id)
+    .bind(scopes.to_wire())
+    .bind(now)
+    .bind(tokens.access_expires_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tokens.refresh_hash.to_vec())
+    .bind(grant_id)
+    .bind(now)
+    .bind(tokens.refresh_expires_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE grant_id = $2")
+        .bind(now)
+        .bind(grant_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn revoke_grant(
+    conn: &mut AnyConnection,
+    grant_id: &str,
+    reason: RevokeReason,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
+         WHERE grant_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason.as_str())
+    .bind(grant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+struct TokenOwner {
+    grant_id: String,
+    client_id: String,
+    /// The token itself is usable and its grant is not revoked.
+    live: bool,
+}
+
+async fn find_token_owner(
+    conn: &mut AnyConnection,
+    access_hash: &Digest,
+    refresh_hash: &Digest,
+    now: Millis,
+) -> Result<Option<TokenOwner>, StoreError> {
+    let access = sqlx::query(
+        "SELECT g.grant_id, g.client_id, g.revoked_at, a.expires_at \
+         FROM access_tokens a JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = $1",
+    )
+    .bind(access_hash.to_vec())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(r) = access {
+        let expires_at: i64 = r.try_get(3)?;
+        return Ok(Some(TokenOwner {
+            grant_id: r.try_get(0)?,
+            client_id: r.try_get(1)?,
+            live: r.try_get::<Option<i64>, _>(2)?.is_none() && expires_at > now,
+        }));
+    }
+    let refresh = sqlx::query(
+        "SELECT g.grant_id, g.client_id, g.revoked_at, r.expires_at, r.consumed_at, r.retired_at \
+         FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_hash = $1",
+    )
+    .bind(refresh_hash.to_vec())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = refresh else { return Ok(None) };
+    let expires_at: i64 = r.try_get(3)?;
+    Ok(Some(TokenOwner {
+        grant_id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        live: r.try_get::<Option<i64>, _>(2)?.is_none()
+            && expires_at > now
+            && r.try_get::<Option<i64>, _>(4)?.is_none()
+            && r.try_get::<Option<i64>, _>(5)?.is_none(),
+    }))
+}
+
+fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse(text)
+        .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))
+}

@@ -1,0 +1,234 @@
+//! Storage: SQLite (embedded default) and PostgreSQL behind one [`Store`], through `sqlx`'s `Any`
+//! driver so every query is written once.
+//!
+//! # Durability and group commit
+//! Every write that hands out or changes a credential is durable before the caller sees `Ok`
+//! (product.md §7). On SQLite that means `synchronous=FULL` in WAL mode, where each commit costs
+//! an fsync; to stay fast, all writes go through one writer task that runs every waiting write in
+//! one transaction (each inside its own savepoint) and commits the batch once: group commit. On
+//! PostgreSQL each write is its own transaction from the pool; PostgreSQL groups concurrent
+//! commits into shared WAL flushes itself.
+//!
+//! # Adding a query
+//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
+//! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
+//! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
+//! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
+
+pub mod applications;
+pub mod grants;
+pub mod merchants;
+pub mod sessions;
+mod writer;
+
+use std::{str::FromStr, time::Duration};
+
+use futures_util::future::BoxFuture;
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyConnection, AnyPool, ConnectOptions, Connection,
+};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The engine named by a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {:?}: use sqlite://FILE or postgres://USER@HOST/DB",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// Failures of the storage layer. "Not found" is never an error: lookups return `Ok(None)`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// The database cannot be reached right now; worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken; the string names what already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A row the database holds cannot be turned into a domain value.
+    #[error("inconsistent data in the database: {0}")]
+    Inconsistent(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.
+    pub(crate) fn on_unique(e: sqlx::Error, what: &'static str) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            _ => e.into(),
+        }
+    }
+}
+
+/// A future that runs a write against a connection inside the store's transaction.
+pub type WriteFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
+
+/// Settings for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads (and, on PostgreSQL, for writes too).
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection before answering "unavailable".
+    pub acquire_timeout: Duration,
+    /// Most writes committed together in one SQLite transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            max_batch: 256,
+        }
+    }
+}
+
+/// The database behind the server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    pool: AnyPool,
+    writer: writer::Writer,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA busy_timeout = 5000;";
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let connect = AnyConnectOptions::from_str(&with_create_mode(url, backend))
+            .map_err(|e| StoreError::Config(e.to_string()))?
+            .disable_statement_logging();
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout);
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+
+        // Migrations run on a dedicated connection before anything else touches the database.
+        let mut admin = AnyConnection::connect_with(&connect).await?;
+        if backend == Backend::Sqlite {
+            sqlx::query(SQLITE_PRAGMAS).execute(&mut admin).await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut admin).await?;
+        } else {
+            sqlx::migrate!("./migrations/postgres").run(&mut admin).await?;
+        }
+
+        let pool = pool_options.connect_with(connect).await?;
+        let writer = match backend {
+            // SQLite: the migration connection becomes the single writer.
+            Backend::Sqlite => writer::Writer::spawn_batched(admin, options.max_batch),
+            Backend::Postgres => {
+                admin.close().await?;
+                writer::Writer::PerTransaction(pool.clone())
+            }
+        };
+        Ok(Self {
+            backend,
+            pool,
+            writer,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Runs `op` in a transaction and returns once its effects are durable. If `op` fails, none
+    /// of its writes happen (and, on SQLite, other writes batched with it are unaffected).
+    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        self.writer.run(op).await
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool and stops the writer after the writes already queued.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// For SQLite, asks the driver to create the file if it is missing.
+fn with_create_mode(url: &str, backend: Backend) -> String {
+    if backend == Backend::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}mode=rwc")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Converts a stored 0/1 into a bool.
+pub(crate) fn flag(value: i64) -> bool {
+    value != 0
+}
