@@ -42,8 +42,7 @@ pub async fn create_merchant(
 ) -> Result<User, AdminError> {
     if !model::is_valid_merchant_id(&input.merchant_id) {
         return Err(AdminError::Invalid(
-            "merchant id must be 1-32 characters of letters, digits, '_' or '-' (e.g. DEMO)"
-                .into(),
+            "merchant id must be 1-32 characters of letters, digits, '_' or '-' (e.g. DEMO)".into(),
         ));
     }
     let name = input.name.trim().to_owned();
@@ -161,8 +160,14 @@ pub fn validate_application(input: &NewApplication) -> Result<(Vec<String>, Scop
     if uris.len() > 20 {
         return invalid("redirect URI: at most 20".into());
     }
-    let scopes = ScopeSet::from_names(input.scopes.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()))
-        .map_err(|e| AdminError::Invalid(format!("permissions: {}", e.description)))?;
+    let scopes = ScopeSet::from_names(
+        input
+            .scopes
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty()),
+    )
+    .map_err(|e| AdminError::Invalid(format!("permissions: {}", e.description)))?;
     if scopes.is_empty() {
         return invalid("permissions: choose at least one scope".into());
     }
@@ -203,7 +208,9 @@ pub async fn create_application(
         require_secret: input.require_secret,
         require_pkce: input.require_pkce,
         profile: input.profile,
-        secret_hash: pepper.digest(Purpose::ClientSecret, &client_secret).to_vec(),
+        secret_hash: pepper
+            .digest(Purpose::ClientSecret, &client_secret)
+            .to_vec(),
         secret_hint: secret::hint(&client_secret),
         created_at: now,
         updated_at: now,
@@ -236,17 +243,62 @@ mod tests {
     #[test]
     fn each_bad_field_is_named_in_the_message() {
         let cases: Vec<(NewApplication, &str)> = vec![
-            (NewApplication { name: " ".into(), ..input() }, "name"),
-            (NewApplication { redirect_uris: vec![], ..input() }, "redirect URI"),
-            (NewApplication { redirect_uris: vec!["http://app.example/cb".into()], ..input() }, "redirect URI"),
-            (NewApplication { scopes: vec![], ..input() }, "permissions"),
-            (NewApplication { scopes: vec!["bad\"scope".into()], ..input() }, "permissions"),
-            (NewApplication { developer_email: "nope".into(), ..input() }, "developer email"),
-            (NewApplication { developer_url: "ftp://x".into(), ..input() }, "developer URL"),
+            (
+                NewApplication {
+                    name: " ".into(),
+                    ..input()
+                },
+                "name",
+            ),
+            (
+                NewApplication {
+                    redirect_uris: vec![],
+                    ..input()
+                },
+                "redirect URI",
+            ),
+            (
+                NewApplication {
+                    redirect_uris: vec!["http://app.example/cb".into()],
+                    ..input()
+                },
+                "redirect URI",
+            ),
+            (
+                NewApplication {
+                    scopes: vec![],
+                    ..input()
+                },
+                "permissions",
+            ),
+            (
+                NewApplication {
+                    scopes: vec!["bad\"scope".into()],
+                    ..input()
+                },
+                "permissions",
+            ),
+            (
+                NewApplication {
+                    developer_email: "nope".into(),
+                    ..input()
+                },
+                "developer email",
+            ),
+            (
+                NewApplication {
+                    developer_url: "ftp://x".into(),
+                    ..input()
+                },
+                "developer URL",
+            ),
         ];
         for (case, field) in cases {
             let err = validate_application(&case).unwrap_err().to_string();
-            assert!(err.starts_with(field), "{err:?} should start with {field:?}");
+            assert!(
+                err.starts_with(field),
+                "{err:?} should start with {field:?}"
+            );
         }
     }
 }

@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn pepper_path_sits_beside_the_database_file() {
-        assert_eq!(pepper_path("sqlite://ucoauth.db"), PathBuf::from("ucoauth.db.pepper"));
+        assert_eq!(
+            pepper_path("sqlite://ucoauth.db"),
+            PathBuf::from("ucoauth.db.pepper")
+        );
         assert_eq!(
             pepper_path("sqlite:///var/lib/x.db?mode=rwc"),
             PathBuf::from("/var/lib/x.db.pepper")
@@ -141,11 +144,17 @@ mod tests {
         let a = load_pepper(&url, None).unwrap();
         let b = load_pepper(&url, None).unwrap();
         use crate::domain::secret::Purpose;
-        assert_eq!(a.digest(Purpose::Session, "x"), b.digest(Purpose::Session, "x"));
+        assert_eq!(
+            a.digest(Purpose::Session, "x"),
+            b.digest(Purpose::Session, "x")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(pepper_path(&url)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(pepper_path(&url))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

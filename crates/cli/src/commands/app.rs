@@ -132,7 +132,10 @@ impl AppView {
             Some(secret) => out.push_str(&format!(
                 "client_secret:  {secret}\n(the secret is shown only now; store it safely)"
             )),
-            None => out.push_str(&format!("client_secret:  {} (hidden)", self.client_secret_hint)),
+            None => out.push_str(&format!(
+                "client_secret:  {} (hidden)",
+                self.client_secret_hint
+            )),
         }
         out
     }
@@ -190,7 +193,10 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<()> {
             }
             None => {
                 store.close().await;
-                bail!("no application with client_id {}; list them with `ucoauth app list`", args.client_id)
+                bail!(
+                    "no application with client_id {}; list them with `ucoauth app list`",
+                    args.client_id
+                )
             }
         },
     };

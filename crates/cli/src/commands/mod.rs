@@ -24,7 +24,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Database URL: sqlite://FILE (created on first use) or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "UCOAUTH_DATABASE", default_value = "sqlite://ucoauth.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "UCOAUTH_DATABASE",
+        default_value = "sqlite://ucoauth.db"
+    )]
     pub database: String,
     /// Key for credential hashes, as hex (at least 32 characters). Defaults to the file
     /// <database file>.pepper beside a SQLite database, created on first use. Required with
@@ -56,7 +61,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Opens the store and the pepper named by the global options.
 pub async fn open(
     global: &Global,
-) -> anyhow::Result<(ucoauth_server::store::Store, ucoauth_server::domain::secret::Pepper)> {
+) -> anyhow::Result<(
+    ucoauth_server::store::Store,
+    ucoauth_server::domain::secret::Pepper,
+)> {
     use anyhow::Context;
     let pepper = ucoauth_server::config::load_pepper(&global.database, global.pepper.as_deref())?;
     let store = ucoauth_server::store::Store::open(&global.database, Default::default())

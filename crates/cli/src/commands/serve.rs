@@ -33,7 +33,12 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     let (store, pepper) = super::open(global).await?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
-        .with_context(|| format!("cannot listen on {}; is another server using it? (choose another with --bind)", args.bind))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using it? (choose another with --bind)",
+                args.bind
+            )
+        })?;
     let local = listener.local_addr()?;
     let public_url = match args.public_url {
         Some(url) => url,
@@ -42,7 +47,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(public_url.clone(), pepper);
     config.profile = args.profile;
     let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
-    println!("ucoauth listening on http://{local} (public URL {public_url}, profile {})", args.profile);
+    println!(
+        "ucoauth listening on http://{local} (public URL {public_url}, profile {})",
+        args.profile
+    );
     tracing::info!(%local, "listening");
     ucoauth_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
@@ -75,7 +83,9 @@ async fn shutdown_signal() {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("UCOAUTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn expiry_is_enforced_at_the_boundary() {
-        assert_eq!(refused_kind(check(&code(), &presented(), 1_000)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused_kind(check(&code(), &presented(), 1_000)),
+            OauthErrorKind::InvalidGrant
+        );
     }
 
     #[test]
@@ -158,7 +161,10 @@ mod tests {
             client_id: "c2".into(),
             ..presented()
         };
-        assert_eq!(refused_kind(check(&code(), &p, 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused_kind(check(&code(), &p, 1)),
+            OauthErrorKind::InvalidGrant
+        );
     }
 
     #[test]
@@ -167,12 +173,18 @@ mod tests {
             redirect_uri: Some("https://app/cb/".into()),
             ..presented()
         };
-        assert_eq!(refused_kind(check(&code(), &wrong, 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused_kind(check(&code(), &wrong, 1)),
+            OauthErrorKind::InvalidGrant
+        );
         let missing = Presented {
             redirect_uri: None,
             ..presented()
         };
-        assert_eq!(refused_kind(check(&code(), &missing, 1)), OauthErrorKind::InvalidRequest);
+        assert_eq!(
+            refused_kind(check(&code(), &missing, 1)),
+            OauthErrorKind::InvalidRequest
+        );
         // Omitted at authorize: may be omitted at the token endpoint (compat) ...
         let implicit = StoredCode {
             redirect_uri_explicit: false,
@@ -184,14 +196,17 @@ mod tests {
             require_redirect_uri: true,
             ..missing
         };
-        assert_eq!(refused_kind(check(&implicit, &strict, 1)), OauthErrorKind::InvalidRequest);
+        assert_eq!(
+            refused_kind(check(&implicit, &strict, 1)),
+            OauthErrorKind::InvalidRequest
+        );
     }
 
     #[test]
     fn pkce_rules() {
-        let verifier = "dBjftJeZ4CVP-mJ92IZ0NgBo-k8EKb6-w0bYnB6zE-M";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let with_challenge = StoredCode {
-            code_challenge: Some("E9Melhoa2OwvFWFfXgK22cAIYgKwDf3e7jFaNyG4_Xo".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
             code_challenge_method: Some("S256".into()),
             ..code()
         };
@@ -200,7 +215,13 @@ mod tests {
             ..presented()
         };
         assert_eq!(check(&with_challenge, &good, 1), Verdict::Redeem);
-        assert_eq!(refused_kind(check(&with_challenge, &presented(), 1)), OauthErrorKind::InvalidGrant);
-        assert_eq!(refused_kind(check(&code(), &good, 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused_kind(check(&with_challenge, &presented(), 1)),
+            OauthErrorKind::InvalidGrant
+        );
+        assert_eq!(
+            refused_kind(check(&code(), &good, 1)),
+            OauthErrorKind::InvalidGrant
+        );
     }
 }

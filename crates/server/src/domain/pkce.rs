@@ -87,8 +87,8 @@ mod tests {
     use super::*;
 
     /// RFC 7636 Appendix B.
-    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92IZ0NgBo-k8EKb6-w0bYnB6zE-M";
-    const CHALLENGE: &str = "E9Melhoa2OwvFWFfXgK22cAIYgKwDf3e7jFaNyG4_Xo";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     #[test]
     fn s256_matches_the_rfc_7636_appendix_b_vector() {

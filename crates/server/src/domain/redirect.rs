@@ -59,10 +59,7 @@ pub fn validate_for_registration(uri: &str) -> Result<(), RedirectUriError> {
 /// it is registered verbatim; the only registered one when none is requested.
 pub fn resolve<'a>(requested: Option<&'a str>, registered: &'a [String]) -> Option<&'a str> {
     match requested {
-        Some(uri) => registered
-            .iter()
-            .any(|r| r == uri)
-            .then_some(uri),
+        Some(uri) => registered.iter().any(|r| r == uri).then_some(uri),
         None if registered.len() == 1 => registered.first().map(String::as_str),
         None => None,
     }
@@ -79,7 +76,10 @@ mod tests {
     #[test]
     fn exact_match_only() {
         let r = reg();
-        assert_eq!(resolve(Some("https://app.example/cb"), &r), Some("https://app.example/cb"));
+        assert_eq!(
+            resolve(Some("https://app.example/cb"), &r),
+            Some("https://app.example/cb")
+        );
         for near in [
             "https://app.example/cb/",
             "https://app.example/CB",
@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn the_only_registered_uri_is_used_when_none_is_requested() {
         assert_eq!(resolve(None, &reg()), Some("https://app.example/cb"));
-        let two = vec!["https://a.example/1".to_owned(), "https://a.example/2".to_owned()];
+        let two = vec![
+            "https://a.example/1".to_owned(),
+            "https://a.example/2".to_owned(),
+        ];
         assert_eq!(resolve(None, &two), None);
     }
 

@@ -181,7 +181,10 @@ mod tests {
         assert!(Pepper::from_bytes(vec![1; 8]).is_none());
         let p = Pepper::generate();
         let q = Pepper::from_hex(&p.to_hex()).unwrap();
-        assert_eq!(p.digest(Purpose::Session, "s"), q.digest(Purpose::Session, "s"));
+        assert_eq!(
+            p.digest(Purpose::Session, "s"),
+            q.digest(Purpose::Session, "s")
+        );
         assert_eq!(format!("{p:?}"), "Pepper([redacted])");
     }
 

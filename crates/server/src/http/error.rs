@@ -75,7 +75,8 @@ impl ApiError {
             ),
             None => "Bearer realm=\"ucoauth\"".to_owned(),
         };
-        Self::new(StatusCode::UNAUTHORIZED, message).with_header(header::WWW_AUTHENTICATE, &challenge)
+        Self::new(StatusCode::UNAUTHORIZED, message)
+            .with_header(header::WWW_AUTHENTICATE, &challenge)
     }
 
     /// 401 for failed client authentication (RFC 6749 §5.2).
@@ -156,7 +157,10 @@ impl IntoResponse for ApiError {
 #[derive(Debug)]
 pub enum TokenError {
     /// An OAuth refusal, in the `OauthTokenResponse` shape.
-    Oauth { status: StatusCode, error: OauthError },
+    Oauth {
+        status: StatusCode,
+        error: OauthError,
+    },
     /// A server-side failure, in the `ErrorResponse` shape.
     Server(ApiError),
 }
@@ -210,7 +214,13 @@ pub fn header_text(message: &str) -> HeaderValue {
     let clean: String = message
         .chars()
         .take(300)
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("error"))
 }

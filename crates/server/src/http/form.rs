@@ -109,17 +109,19 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
         i += 1;
     }
     if out.contains(&0) {
-        return Err(FormError::Malformed("NUL characters are not allowed".into()));
+        return Err(FormError::Malformed(
+            "NUL characters are not allowed".into(),
+        ));
     }
     String::from_utf8(out).map_err(|_| FormError::Malformed("values must be UTF-8".into()))
 }
 
 /// Whether a Content-Type header names a urlencoded form (parameters such as charset allowed).
 fn is_form_content_type(value: &str) -> bool {
-    value
-        .split(';')
-        .next()
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    value.split(';').next().is_some_and(|m| {
+        m.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
 }
 
 impl axum::response::IntoResponse for FormError {
@@ -209,7 +211,9 @@ mod tests {
 
     #[test]
     fn content_type_may_carry_a_charset() {
-        assert!(is_form_content_type("application/x-www-form-urlencoded; charset=UTF-8"));
+        assert!(is_form_content_type(
+            "application/x-www-form-urlencoded; charset=UTF-8"
+        ));
         assert!(is_form_content_type("Application/X-WWW-Form-Urlencoded"));
         assert!(!is_form_content_type("application/json"));
         assert!(!is_form_content_type(""));

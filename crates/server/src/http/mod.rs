@@ -72,7 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .fallback(|| async { ApiError::not_found("no such endpoint; the API lives under /rest/v2") })
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; the API lives under /rest/v2")
+        })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limit);

@@ -146,8 +146,17 @@ mod tests {
 
     #[test]
     fn return_to_stays_on_this_origin() {
-        assert_eq!(safe_return_to(Some("/rest/v2/oauth/authorize?a=1")), "/rest/v2/oauth/authorize?a=1");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil", "/a\nb"] {
+        assert_eq!(
+            safe_return_to(Some("/rest/v2/oauth/authorize?a=1")),
+            "/rest/v2/oauth/authorize?a=1"
+        );
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "/a\nb",
+        ] {
             assert_eq!(safe_return_to(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_return_to(None), "/");
@@ -156,7 +165,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; ucoauth_session=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ucoauth_session=xyz; b=2"),
+        );
         assert_eq!(read_cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(read_cookie(&h, LOGIN_COOKIE), None);
     }

@@ -153,7 +153,8 @@ impl Store {
         &self,
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(redeem_code(conn, req))).await
+        self.write(move |conn| Box::pin(redeem_code(conn, req)))
+            .await
     }
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
@@ -202,8 +203,10 @@ impl Store {
         reason: RevokeReason,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await }))
-            .await
+        self.write(move |conn| {
+            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await })
+        })
+        .await
     }
 
     /// The live grant behind an access token, if the token is live.
@@ -334,7 +337,9 @@ async fn refresh(
         .fetch_optional(&mut *conn)
         .await?;
         let Some(r) = row else {
-            return Ok(Err(OauthError::invalid_grant("the refresh token is invalid")));
+            return Ok(Err(OauthError::invalid_grant(
+                "the refresh token is invalid",
+            )));
         };
         let successor: Option<Vec<u8>> = r.try_get(3)?;
         let successor_unused = successor.is_some()
@@ -384,17 +389,19 @@ async fn refresh(
                     "the refresh token was already used; the authorization has been revoked",
                 )));
             }
-            Decision::Rotate => sqlx::query(
-                "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
+            Decision::Rotate => {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
                  WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
-            )
-            .bind(req.now)
-            .bind(&new_hash)
-            .bind(&presented)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-                == 1,
+                )
+                .bind(req.now)
+                .bind(&new_hash)
+                .bind(&presented)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1
+            }
             Decision::GraceRetry => {
                 let retired = sqlx::query(
                     "UPDATE refresh_tokens SET retired_at = $1 \
@@ -407,11 +414,13 @@ async fn refresh(
                 .rows_affected()
                     == 1;
                 if retired {
-                    sqlx::query("UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2")
-                        .bind(&new_hash)
-                        .bind(&presented)
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2",
+                    )
+                    .bind(&new_hash)
+                    .bind(&presented)
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 retired
             }

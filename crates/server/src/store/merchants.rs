@@ -19,13 +19,15 @@ impl Store {
     pub async fn create_merchant(&self, merchant: Merchant, now: Millis) -> Result<(), StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO merchants (merchant_id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(merchant.merchant_id)
-                    .bind(merchant.name)
-                    .bind(now)
-                    .execute(conn)
-                    .await
-                    .map_err(|e| StoreError::on_unique(e, "merchant"))?;
+                sqlx::query(
+                    "INSERT INTO merchants (merchant_id, name, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(merchant.merchant_id)
+                .bind(merchant.name)
+                .bind(now)
+                .execute(conn)
+                .await
+                .map_err(|e| StoreError::on_unique(e, "merchant"))?;
                 Ok(())
             })
         })
@@ -90,4 +92,3 @@ impl Store {
         }))
     }
 }
-

@@ -154,9 +154,13 @@ impl Store {
         let mut admin = AnyConnection::connect_with(&connect).await?;
         if backend == Backend::Sqlite {
             sqlx::query(SQLITE_PRAGMAS).execute(&mut admin).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&mut admin).await?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&mut admin)
+                .await?;
         } else {
-            sqlx::migrate!("./migrations/postgres").run(&mut admin).await?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&mut admin)
+                .await?;
         }
 
         let pool = pool_options.connect_with(connect).await?;

@@ -9,7 +9,8 @@ use super::{StoreError, WriteFuture};
 /// Hands the outcome to the waiting caller once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// One queued write: runs against the writer connection, reports whether it succeeded.
-type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
 
 #[derive(Clone, Debug)]
 pub(super) enum Writer {
@@ -47,9 +48,9 @@ impl Writer {
                         let ok = result.is_ok();
                         let completion: Completion = Box::new(move |batch_error| {
                             let outcome = match batch_error {
-                                Some(e) => Err(StoreError::Unavailable(format!(
-                                    "commit failed: {e}"
-                                ))),
+                                Some(e) => {
+                                    Err(StoreError::Unavailable(format!("commit failed: {e}")))
+                                }
                                 None => result,
                             };
                             let _ = reply.send(outcome);
@@ -61,9 +62,9 @@ impl Writer {
                     .send(job)
                     .await
                     .map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
-                answer.await.map_err(|_| {
-                    StoreError::Unavailable("the database writer stopped".into())
-                })?
+                answer
+                    .await
+                    .map_err(|_| StoreError::Unavailable("the database writer stopped".into()))?
             }
             Self::PerTransaction(pool) => {
                 let mut tx = pool.begin().await?;
@@ -122,14 +123,13 @@ async fn run_one_batch(
         }
         let (ok, completion) = job(conn).await;
         completions.push(completion);
-        let end = if ok {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job"
-        };
+        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job" };
         let mut ended = sqlx::query(end).execute(&mut *conn).await.map(|_| ());
         if ended.is_ok() && !ok {
-            ended = sqlx::query("RELEASE job").execute(&mut *conn).await.map(|_| ());
+            ended = sqlx::query("RELEASE job")
+                .execute(&mut *conn)
+                .await
+                .map(|_| ());
         }
         if let Err(e) = ended {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;

@@ -67,14 +67,21 @@ enum Invalid {
     },
 }
 
-fn validate(state: &AppState, app: Option<Application>, params: &FormParams) -> Result<Valid, Invalid> {
+fn validate(
+    state: &AppState,
+    app: Option<Application>,
+    params: &FormParams,
+) -> Result<Valid, Invalid> {
     let one = |name: &str| -> Result<Option<String>, Invalid> {
-        params.optional(name).map(|v| v.map(str::to_owned)).map_err(|_| {
-            Invalid::Page(
-                StatusCode::BAD_REQUEST,
-                format!("The parameter {name} was sent more than once."),
-            )
-        })
+        params
+            .optional(name)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|_| {
+                Invalid::Page(
+                    StatusCode::BAD_REQUEST,
+                    format!("The parameter {name} was sent more than once."),
+                )
+            })
     };
     let client_id = one("client_id")?;
     let requested_uri = one("redirect_uri")?;
@@ -110,12 +117,15 @@ fn validate(state: &AppState, app: Option<Application>, params: &FormParams) -> 
     };
     let redirect_state = params.optional("state").ok().flatten().map(str::to_owned);
     let strict_one = |name: &str| -> Result<Option<String>, Invalid> {
-        params.optional(name).map(|v| v.map(str::to_owned)).map_err(|_| {
-            back(
-                OauthError::invalid_request(format!("{name} must not be sent more than once")),
-                redirect_state.clone(),
-            )
-        })
+        params
+            .optional(name)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|_| {
+                back(
+                    OauthError::invalid_request(format!("{name} must not be sent more than once")),
+                    redirect_state.clone(),
+                )
+            })
     };
     let state_param = strict_one("state")?;
     let response_type = strict_one("response_type")?;
@@ -142,10 +152,7 @@ fn validate(state: &AppState, app: Option<Application>, params: &FormParams) -> 
         }
     }
     let Some(client_state) = state_param else {
-        return Err(back(
-            OauthError::invalid_request("state is required"),
-            None,
-        ));
+        return Err(back(OauthError::invalid_request("state is required"), None));
     };
     let scopes = match scope.as_deref() {
         None => app.scopes.clone(),
@@ -167,13 +174,21 @@ fn validate(state: &AppState, app: Option<Application>, params: &FormParams) -> 
             }
         }
     };
-    let policy = Policy::new(state.config.profile, app.profile, app.require_pkce, app.require_secret);
+    let policy = Policy::new(
+        state.config.profile,
+        app.profile,
+        app.require_pkce,
+        app.require_secret,
+    );
     let challenge = match challenge {
         Some(c) => {
-            let m = pkce::Method::parse(method.as_deref()).map_err(|e| back(e, Some(client_state.clone())))?;
+            let m = pkce::Method::parse(method.as_deref())
+                .map_err(|e| back(e, Some(client_state.clone())))?;
             if m == pkce::Method::Plain && !policy.allow_plain_pkce {
                 return Err(back(
-                    OauthError::invalid_request("code_challenge_method=plain is not allowed; use S256"),
+                    OauthError::invalid_request(
+                        "code_challenge_method=plain is not allowed; use S256",
+                    ),
                     Some(client_state),
                 ));
             }
@@ -182,7 +197,9 @@ fn validate(state: &AppState, app: Option<Application>, params: &FormParams) -> 
         }
         None if method.is_some() => {
             return Err(back(
-                OauthError::invalid_request("code_challenge_method was sent without code_challenge"),
+                OauthError::invalid_request(
+                    "code_challenge_method was sent without code_challenge",
+                ),
                 Some(client_state),
             ))
         }
@@ -273,7 +290,13 @@ pub async fn get(
     let raw = query.unwrap_or_default();
     let params = match FormParams::parse(raw.as_bytes()) {
         Ok(p) => p,
-        Err(e) => return answer_invalid(&state, &headers, Invalid::Page(StatusCode::BAD_REQUEST, e.message())),
+        Err(e) => {
+            return answer_invalid(
+                &state,
+                &headers,
+                Invalid::Page(StatusCode::BAD_REQUEST, e.message()),
+            )
+        }
     };
     let app = match load_app(&state, &params).await {
         Ok(a) => a,
@@ -298,7 +321,12 @@ pub async fn get(
     consent_page(&state, &signed_in, &valid, &params)
 }
 
-fn consent_page(state: &AppState, signed_in: &SignedIn, valid: &Valid, params: &FormParams) -> Response {
+fn consent_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    valid: &Valid,
+    params: &FormParams,
+) -> Response {
     let hidden = CARRIED
         .iter()
         .filter_map(|name| {
@@ -311,7 +339,11 @@ fn consent_page(state: &AppState, signed_in: &SignedIn, valid: &Valid, params: &
         .collect();
     let redirect_host = Url::parse(&valid.redirect_uri)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(u.scheme().to_owned())))
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(u.scheme().to_owned()))
+        })
         .unwrap_or_default();
     let app = &valid.app;
     let page = ConsentPage {
@@ -328,7 +360,8 @@ fn consent_page(state: &AppState, signed_in: &SignedIn, valid: &Valid, params: &
             .names()
             .iter()
             .map(|s| {
-                let description = scopes::describe(s).unwrap_or("A permission not in UltraCart's catalogue.");
+                let description =
+                    scopes::describe(s).unwrap_or("A permission not in UltraCart's catalogue.");
                 (s.clone(), description.to_owned())
             })
             .collect(),
@@ -347,7 +380,13 @@ pub async fn post(
 ) -> Response {
     let params = match form {
         Ok(p) => p,
-        Err(e) => return answer_invalid(&state, &headers, Invalid::Page(StatusCode::BAD_REQUEST, e.message())),
+        Err(e) => {
+            return answer_invalid(
+                &state,
+                &headers,
+                Invalid::Page(StatusCode::BAD_REQUEST, e.message()),
+            )
+        }
     };
     let signed_in = match session::current_user(&state, &headers).await {
         Ok(Some(s)) => s,
@@ -412,7 +451,10 @@ pub async fn post(
         client_id: valid.app.client_id.clone(),
         user_id: signed_in.user.user_id.clone(),
         scopes: valid.scopes.clone(),
-        code_hash: state.config.pepper.digest(Purpose::AuthorizationCode, &code),
+        code_hash: state
+            .config
+            .pepper
+            .digest(Purpose::AuthorizationCode, &code),
         redirect_uri: valid.redirect_uri.clone(),
         redirect_uri_explicit: valid.redirect_uri_explicit,
         code_challenge: valid.challenge.as_ref().map(|(c, _)| c.clone()),
@@ -438,8 +480,9 @@ pub async fn admin_alias(RawQuery(query): RawQuery) -> Response {
         None => format!("{}{}", paths::API_BASE, paths::AUTHORIZE),
     };
     let mut response = Redirect::temporary(&target).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     response
 }

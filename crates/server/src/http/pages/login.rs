@@ -141,7 +141,10 @@ pub async fn logout(
         Err(e) => return e.into_response(),
     };
     if let Some(signed_in) = signed_in {
-        let token = form.as_ref().ok().and_then(|f| f.optional("csrf_token").ok().flatten());
+        let token = form
+            .as_ref()
+            .ok()
+            .and_then(|f| f.optional("csrf_token").ok().flatten());
         if !signed_in.csrf_ok(&state, token) {
             return error_page(
                 StatusCode::FORBIDDEN,

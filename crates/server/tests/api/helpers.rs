@@ -1,0 +1,425 @@
+//! The test harness: start a server, seed it, and play the browser.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
+use serde_json::Value;
+use ucoauth_server::{
+    admin::{self, NewApplication},
+    clock::{Clock, MockClock},
+    config::ServerConfig,
+    domain::{profile::Profile, secret::Pepper},
+    store::{Store, StoreOptions},
+    AppState,
+};
+use url::Url;
+
+pub const LOGIN: &str = "demo";
+pub const PASSWORD: &str = "correct horse battery";
+pub const REDIRECT_URI: &str = "https://app.example/callback";
+
+/// Everything the server logged in this process, at trace level.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(sink.clone()))
+            .try_init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A running server with its own database file and a clock the test controls.
+pub struct TestServer {
+    pub base: String,
+    pub api: String,
+    pub clock: MockClock,
+    pub store: Store,
+    pub pepper: Pepper,
+    pub db_path: std::path::PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        log_buffer();
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("ucoauth.db");
+        let url = format!("sqlite://{}", db_path.display());
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let pepper = Pepper::generate();
+        let mut config = ServerConfig::new(Url::parse(&base).unwrap(), pepper.clone());
+        adjust(&mut config);
+        let clock = MockClock::new();
+        let state = AppState::new(store.clone(), config, Arc::new(clock.clone()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(ucoauth_server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        let server = Self {
+            api: format!("{base}/rest/v2"),
+            base,
+            clock,
+            store,
+            pepper,
+            db_path,
+            shutdown: Some(tx),
+            _dir: dir,
+        };
+        server
+            .seed_merchant("DEMO", "Demo Company", LOGIN, PASSWORD)
+            .await;
+        server
+    }
+
+    pub async fn seed_merchant(&self, id: &str, name: &str, login: &str, password: &str) {
+        admin::create_merchant(
+            &self.store,
+            admin::NewMerchant {
+                merchant_id: id.into(),
+                name: name.into(),
+                login: login.into(),
+                password: password.into(),
+            },
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Registers an application; returns (client_id, client_secret).
+    pub async fn app(&self, adjust: impl FnOnce(&mut NewApplication)) -> (String, String) {
+        let mut input = NewApplication {
+            name: "Item Sync".into(),
+            description: "Keeps items in sync.".into(),
+            developer_name: "Acme Dev".into(),
+            developer_email: "dev@acme.example".into(),
+            developer_url: "https://acme.example".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            scopes: vec!["item_read".into(), "order_read".into()],
+            ..Default::default()
+        };
+        adjust(&mut input);
+        let created = admin::create_application(&self.store, &self.pepper, input, self.clock.now())
+            .await
+            .unwrap();
+        (created.application.client_id, created.client_secret)
+    }
+
+    /// A browser: keeps cookies, does not follow redirects (tests look at each hop).
+    pub fn browser(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// An API client without cookies.
+    pub fn client(&self) -> Client {
+        Client::builder().redirect(Policy::none()).build().unwrap()
+    }
+
+    pub fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        Url::parse_with_params(&format!("{}/oauth/authorize", self.api), params)
+            .unwrap()
+            .to_string()
+    }
+
+    /// Signs `browser` in through the login form.
+    pub async fn sign_in(&self, browser: &Client, return_to: &str) -> Response {
+        let page = browser
+            .get(format!("{}/login", self.base))
+            .query(&[("return_to", return_to)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let csrf = hidden_value(&html, "csrf_token");
+        browser
+            .post(format!("{}/login", self.base))
+            .form(&[
+                ("login", LOGIN),
+                ("password", PASSWORD),
+                ("csrf_token", csrf.as_str()),
+                ("return_to", return_to),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs the browser side of the code flow (authorize → login → consent → decision) and
+    /// returns the redirect back to the application.
+    pub async fn consent(&self, browser: &Client, params: &[(&str, &str)], decision: &str) -> Url {
+        let first = browser
+            .get(self.authorize_url(params))
+            .send()
+            .await
+            .unwrap();
+        let consent_html = if first.status() == StatusCode::TEMPORARY_REDIRECT {
+            let login = location(&first);
+            let return_to = Url::parse(&format!("{}{login}", self.base))
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "return_to")
+                .map(|(_, v)| v.into_owned())
+                .unwrap();
+            let signed_in = self.sign_in(browser, &return_to).await;
+            assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+            assert_eq!(location(&signed_in), return_to);
+            let page = browser
+                .get(format!("{}{return_to}", self.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), StatusCode::OK);
+            page.text().await.unwrap()
+        } else {
+            assert_eq!(
+                first.status(),
+                StatusCode::OK,
+                "authorize should show consent"
+            );
+            first.text().await.unwrap()
+        };
+        let answer = self.decide(browser, &consent_html, decision).await;
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+        Url::parse(&location(&answer)).unwrap()
+    }
+
+    /// Submits the consent form found in `html` with `decision`.
+    pub async fn decide(&self, browser: &Client, html: &str, decision: &str) -> Response {
+        let mut form = hidden_fields(html);
+        form.push(("decision".into(), decision.into()));
+        browser
+            .post(format!("{}/oauth/authorize", self.api))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole browser flow for `client_id`; returns the authorization code.
+    pub async fn code_for(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("state", "st-1"),
+        ];
+        params.extend_from_slice(extra);
+        let back = self.consent(&self.browser(), &params, "approve").await;
+        query_param(&back, "code").expect("the redirect carries a code")
+    }
+
+    /// POSTs a form to an API path (e.g. `/oauth/token`).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client()
+            .post(format!("{}{path}", self.api))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Exchanges a code; returns the response body (asserting 200).
+    pub async fn exchange(&self, client_id: &str, code: &str) -> Value {
+        let r = self
+            .post_form(
+                "/oauth/token",
+                &[
+                    ("client_id", client_id),
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT_URI),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("client_id", client_id),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.client()
+            .get(format!("{}/oauth/me", self.api))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token pair from the whole flow.
+    pub async fn tokens(&self, client_id: &str) -> (String, String) {
+        let code = self.code_for(client_id, &[]).await;
+        let body = self.exchange(client_id, &code).await;
+        (
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value of the hidden input `name` in `html`.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    hidden_fields(html)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no hidden input {name} in:\n{html}"))
+}
+
+/// Every `<input type="hidden" name=".." value="..">` in `html`, unescaped.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = attr(rest, "name")?;
+            let value = attr(rest, "value").unwrap_or_default();
+            Some((name, value))
+        })
+        .collect()
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let tag = &tag[..tag.find('>')?];
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = start + tag[start..].find('"')?;
+    Some(unescape(&tag[start..end]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// Asserts an `ErrorResponse` with `status`, its `error_code`, and a `UC-REST-ERROR` header.
+pub async fn assert_error_response(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    assert!(
+        r.headers().contains_key("uc-rest-error"),
+        "UC-REST-ERROR missing"
+    );
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE].to_str().unwrap(),
+        "application/json"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(
+        body["error"]["error_code"],
+        status.as_u16().to_string(),
+        "{body}"
+    );
+    assert!(body["error"]["developer_message"].is_string(), "{body}");
+    assert!(body["error"]["user_message"].is_string(), "{body}");
+    assert_no_nulls(&body);
+    body
+}
+
+/// Asserts a token-endpoint OAuth error with `status` and `code`, and `UC-REST-ERROR`.
+pub async fn assert_oauth_error(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let header = r
+        .headers()
+        .get("uc-rest-error")
+        .expect("UC-REST-ERROR missing")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert_eq!(body["error_description"], header.as_str());
+    assert!(body.get("access_token").is_none());
+    assert_no_nulls(&body);
+    body
+}
+
+pub fn assert_no_nulls(v: &Value) {
+    match v {
+        Value::Null => panic!("JSON null in a response"),
+        Value::Array(a) => a.iter().for_each(assert_no_nulls),
+        Value::Object(o) => o.values().for_each(assert_no_nulls),
+        _ => {}
+    }
+}
+
+/// Profile override shorthand for `TestServer::start_with`.
+pub fn strict(config: &mut ServerConfig) {
+    config.profile = Profile::Strict;
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a loopback port, a real SQLite file, real HTTP.
+//! One test binary with a module per area (each test binary costs a link).
+
+mod helpers;
+
+mod authorize;
+mod flow;
+mod me;
+mod official_sdk;
+mod revoke;
+mod secrets;
+mod token;

@@ -1,0 +1,381 @@
+//! `POST /oauth/token`: every refusal with its status, body shape and `UC-REST-ERROR` header.
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+type Params<'a> = Vec<(&'a str, &'a str)>;
+
+async fn code_grant(server: &TestServer, client_id: &str, code: &str) -> reqwest::Response {
+    server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", client_id),
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn an_unknown_code_is_invalid_grant() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let r = code_grant(&server, &client_id, "not-a-code").await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let code = server.code_for(&client_id, &[]).await;
+    server.clock.advance(60_001);
+    let r = code_grant(&server, &client_id, &code).await;
+    let body = assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_the_tokens_of_the_first_redemption() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let code = server.code_for(&client_id, &[]).await;
+    let first = server.exchange(&client_id, &code).await;
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(server.me(access).await.status(), StatusCode::OK);
+
+    let r = code_grant(&server, &client_id, &code).await;
+    let body = assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+    assert_eq!(server.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    let r = server
+        .refresh(&client_id, first["refresh_token"].as_str().unwrap())
+        .await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_wrong_redirect_uri_is_invalid_grant_and_a_missing_one_invalid_request() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let code = server.code_for(&client_id, &[]).await;
+    let wrong = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", &client_id),
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://app.example/callback/"),
+            ],
+        )
+        .await;
+    assert_oauth_error(wrong, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let missing = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", &client_id),
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_oauth_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // Neither attempt used the code up.
+    let ok = code_grant(&server, &client_id, &code).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_code_issued_to_another_client_is_invalid_grant() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (other, _) = server.app(|a| a.name = "Other".into()).await;
+    let code = server.code_for(&client_id, &[]).await;
+    let r = code_grant(&server, &other, &code).await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn an_unknown_client_id_is_401_invalid_client_with_a_challenge() {
+    let server = TestServer::start().await;
+    let r = code_grant(&server, "0123456789abcdef0123456789abcdef", "x").await;
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"ucoauth\"");
+    assert_oauth_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn refresh_reuse_outside_the_grace_window_revokes_the_family() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (access, refresh1) = server.tokens(&client_id).await;
+    let r = server.refresh(&client_id, &refresh1).await;
+    let second: Value = r.json().await.unwrap();
+    let refresh2 = second["refresh_token"].as_str().unwrap();
+
+    server.clock.advance(10_001);
+    let reuse = server.refresh(&client_id, &refresh1).await;
+    let body = assert_oauth_error(reuse, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    // The whole family is dead: the newest refresh token and every access token.
+    let r = server.refresh(&client_id, refresh2).await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(server.me(&access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server
+            .me(second["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_retry_within_the_grace_window_gets_a_new_pair_and_retires_the_lost_one() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (_, refresh1) = server.tokens(&client_id).await;
+    let lost: Value = server
+        .refresh(&client_id, &refresh1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    server.clock.advance(5_000);
+    let retry = server.refresh(&client_id, &refresh1).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    let retried: Value = retry.json().await.unwrap();
+    // The retry's pair works; the lost successor is retired (presenting it is reuse).
+    let r = server
+        .refresh(&client_id, retried["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = server
+        .refresh(&client_id, lost["refresh_token"].as_str().unwrap())
+        .await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_but_never_widen_the_scope() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (_, refresh) = server.tokens(&client_id).await;
+    let wider = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", &client_id),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("scope", "item_read item_write"),
+            ],
+        )
+        .await;
+    assert_oauth_error(wider, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    let narrower = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", &client_id),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("scope", "item_read"),
+            ],
+        )
+        .await;
+    assert_eq!(narrower.status(), StatusCode::OK);
+    let body: Value = narrower.json().await.unwrap();
+    assert_eq!(body["scope"], "item_read");
+    // The grant keeps both scopes for the next refresh.
+    let next = server
+        .refresh(&client_id, body["refresh_token"].as_str().unwrap())
+        .await;
+    let body: Value = next.json().await.unwrap();
+    assert_eq!(body["scope"], "item_read order_read");
+}
+
+#[tokio::test]
+async fn missing_parameters_and_unknown_grant_types_are_named() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let cases: Vec<(Params, StatusCode, &str, &str)> = vec![
+        (
+            vec![("client_id", &client_id)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type",
+        ),
+        (
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id",
+        ),
+        (
+            vec![
+                ("client_id", &client_id),
+                ("grant_type", "authorization_code"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "code",
+        ),
+        (
+            vec![("client_id", &client_id), ("grant_type", "refresh_token")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "refresh_token",
+        ),
+        (
+            vec![("client_id", &client_id), ("grant_type", "password")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "password",
+        ),
+        (
+            vec![
+                ("client_id", &client_id),
+                ("client_id", &client_id),
+                ("grant_type", "refresh_token"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "more than once",
+        ),
+    ];
+    for (form, status, code, mentions) in cases {
+        let r = server.post_form("/oauth/token", &form).await;
+        let body = assert_oauth_error(r, status, code).await;
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.contains(mentions),
+            "{description:?} should mention {mentions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_content_type_oversized_and_malformed_bodies_are_refused_clearly() {
+    let server = TestServer::start().await;
+    let url = format!("{}/oauth/token", server.api);
+    let json = server
+        .client()
+        .post(&url)
+        .json(&serde_json::json!({"grant_type": "refresh_token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request").await;
+
+    let big = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        "a".repeat(20_000)
+    );
+    let r = server
+        .client()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(r, StatusCode::PAYLOAD_TOO_LARGE, "invalid_request").await;
+
+    for malformed in ["grant_type=%zz", "grant_type=%FF%FE", "a=%00", "=x"] {
+        let r = server
+            .client()
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(malformed)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("malformed"));
+    }
+}
+
+#[tokio::test]
+async fn client_secrets_are_checked_when_sent_and_required_when_configured() {
+    let server = TestServer::start().await;
+    let (client_id, secret) = server.app(|a| a.require_secret = true).await;
+    let code = server.code_for(&client_id, &[]).await;
+
+    // Required but absent.
+    let r = code_grant(&server, &client_id, &code).await;
+    assert_oauth_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // Wrong secret in the form.
+    let r = server
+        .post_form(
+            "/oauth/token",
+            &[
+                ("client_id", &client_id),
+                ("client_secret", "wrong"),
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+            ],
+        )
+        .await;
+    assert_oauth_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // Right secret with HTTP Basic.
+    let r = server
+        .client()
+        .post(format!("{}/oauth/token", server.api))
+        .header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(format!("{client_id}:{secret}"))),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sdk_credential_headers_do_not_break_a_valid_request() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let code = server.code_for(&client_id, &[]).await;
+    // What the TypeScript SDK sends: both key headers and a bare Authorization value.
+    let r = server
+        .client()
+        .post(format!("{}/oauth/token", server.api))
+        .header("x-ultracart-simple-key", "109ee846ee69f50177018ab12f008a00")
+        .header("x-ultracart-browser-key", "109ee846ee69f50177018ab12f008a00")
+        .header("X-UltraCart-Api-Version", "2017-03-01")
+        .header("authorization", "Bearer something-else")
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(format!(
+            "code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&client_id={client_id}&grant_type=authorization_code"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
