@@ -1,0 +1,226 @@
+//! `ucoauth-bench`: a load generator for ucoauth.
+//!
+//! It starts a real `ucoauth serve` process on a fresh database, seeds a merchant and an
+//! application through the real CLI, signs in through the login form, and then drives each
+//! workload over loopback HTTP/1.1 keep-alive connections at each concurrency:
+//! baseline (`/healthz`, no store), `/oauth/me`, `refresh_token` grants, `authorization_code`
+//! exchanges, revocations, and the whole browser flow. Every figure is also given as a ratio to
+//! the baseline measured in the same run, because these machines are shared and noisy.
+//!
+//! Example: `cargo run --release -p ucoauth-bench -- --runs 3 --markdown BENCHMARKS.table.md`
+
+mod flow;
+mod http;
+mod report;
+mod server;
+mod workloads;
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use clap::Parser;
+use report::Figures;
+
+/// Load generator for ucoauth: req/s, p50/p99 and server peak RSS per workload, as ratios to a
+/// no-store baseline of the same server.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The `ucoauth` binary to benchmark (default: the one beside this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Database URL for the server (default: a fresh SQLite file in a temporary directory).
+    /// With postgres://, the database should be empty and --pepper (or UCOAUTH_PEPPER) set.
+    #[arg(long)]
+    database: Option<String>,
+    #[arg(long, env = "UCOAUTH_PEPPER", hide_env_values = true)]
+    pepper: Option<String>,
+    /// Concurrency levels (connections), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "32,256")]
+    concurrency: Vec<usize>,
+    /// Seconds per time-bounded workload (baseline, me, refresh, browser flow).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Codes minted (and exchanged, then revoked) per run and concurrency.
+    #[arg(long, default_value_t = 4000)]
+    codes: usize,
+    /// Runs of everything; medians are reported.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Write the results table (Markdown) here too.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write the results (JSON) here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+const LOGIN: &str = "bench";
+const PASSWORD: &str = "bench password 1";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let binary = server::Binary {
+        path: args
+            .server_bin
+            .clone()
+            .unwrap_or_else(server::sibling_binary),
+        database: args
+            .database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display())),
+        pepper: args.pepper.clone(),
+    };
+    eprintln!("seeding {} ...", binary.database);
+    binary
+        .run(
+            &[
+                "merchant",
+                "create",
+                "--merchant-id",
+                "BENCH",
+                "--name",
+                "Bench Co",
+                "--login",
+                LOGIN,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .await?;
+    let created = binary
+        .run(
+            &[
+                "app",
+                "create",
+                "--name",
+                "Bench",
+                "--redirect-uri",
+                flow::REDIRECT_URI,
+                "--scope",
+                "item_read",
+                "--json",
+            ],
+            "",
+        )
+        .await?;
+    let created: serde_json::Value = serde_json::from_str(&created)?;
+    let client_id = Arc::new(
+        created["client_id"]
+            .as_str()
+            .context("no client_id")?
+            .to_owned(),
+    );
+
+    let server = binary.serve().await?;
+    let addr = server.addr.clone();
+    let mut conn = http::Conn::open(&addr).await?;
+    let session = Arc::new(flow::sign_in(&mut conn, &client_id, LOGIN, PASSWORD).await?);
+
+    let mut all: Vec<(usize, Figures)> = Vec::new();
+    for run in 0..args.runs {
+        for &c in &args.concurrency {
+            eprintln!("run {}/{} at concurrency {c} ...", run + 1, args.runs);
+            let mut record = |name: &str, m: workloads::Measured| {
+                let f = report::figures(
+                    name,
+                    c,
+                    m.latencies_us,
+                    m.errors,
+                    m.seconds,
+                    server.peak_rss_kib().unwrap_or(0),
+                );
+                eprintln!(
+                    "  {:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+                    f.workload, f.req_per_s, f.p50_ms, f.p99_ms, f.errors
+                );
+                server.reset_peak_rss();
+                all.push((run, f));
+            };
+            server.reset_peak_rss();
+            record(
+                "baseline (/healthz)",
+                workloads::baseline(&addr, c, args.seconds).await?,
+            );
+
+            // Seed tokens: one refresh family per worker, and an access token for /oauth/me.
+            let seeds = workloads::mint_codes(&addr, c.min(64), c, session.clone()).await?;
+            let mut refresh_seeds = Vec::new();
+            let mut access = String::new();
+            for code in seeds {
+                let (a, r) = flow::exchange(&mut conn, &client_id, &code).await?;
+                access = a;
+                refresh_seeds.push(r);
+            }
+            server.reset_peak_rss();
+            record(
+                "oauth/me",
+                workloads::me(&addr, c, args.seconds, Arc::new(access)).await?,
+            );
+            record(
+                "refresh_token grant",
+                workloads::refresh(&addr, c, args.seconds, client_id.clone(), refresh_seeds)
+                    .await?,
+            );
+
+            let codes =
+                workloads::mint_codes(&addr, c.min(64), args.codes, session.clone()).await?;
+            server.reset_peak_rss();
+            let exchanged = workloads::exchange(&addr, c, client_id.clone(), codes).await?;
+            let tokens = exchanged.produced.clone();
+            record("authorization_code", exchanged);
+            record(
+                "revoke",
+                workloads::revoke(&addr, c, client_id.clone(), tokens).await?,
+            );
+            record(
+                "browser flow (per flow)",
+                workloads::browser_flow(&addr, c, args.seconds, session.clone()).await?,
+            );
+        }
+    }
+    server.stop().await;
+
+    // Ratios against the baseline of the same run and concurrency; then medians over runs.
+    let baseline_of = |run: usize, c: usize| {
+        all.iter()
+            .find(|(r, f)| *r == run && f.concurrency == c && f.workload.starts_with("baseline"))
+            .map_or(0.0, |(_, f)| f.req_per_s)
+    };
+    let with_ratio: Vec<Figures> = all
+        .iter()
+        .map(|(run, f)| {
+            let mut f = f.clone();
+            let base = baseline_of(*run, f.concurrency);
+            f.ratio_to_baseline = if base > 0.0 { f.req_per_s / base } else { 0.0 };
+            f
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for &c in &args.concurrency {
+        let mut names: Vec<String> = Vec::new();
+        for f in with_ratio.iter().filter(|f| f.concurrency == c) {
+            if !names.contains(&f.workload) {
+                names.push(f.workload.clone());
+            }
+        }
+        for name in names {
+            let runs = with_ratio
+                .iter()
+                .filter(|f| f.concurrency == c && f.workload == name)
+                .cloned()
+                .collect();
+            rows.extend(report::median(runs));
+        }
+    }
+    let table = report::markdown(&rows);
+    println!("{table}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &table)?;
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
