@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod maintenance;
 pub mod store;
 
 pub use config::ServerConfig;

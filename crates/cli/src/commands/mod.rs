@@ -1,6 +1,7 @@
 //! The command tree.
 
 mod app;
+mod janitor;
 mod merchant;
 mod serve;
 
@@ -48,6 +49,8 @@ pub enum Command {
     /// Manage developer applications (OAuth clients).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Remove expired codes, tokens and sessions, and long-revoked grants, now.
+    Janitor(janitor::JanitorArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Merchant(cmd) => merchant::run(&cli.global, cmd).await,
         Command::App(cmd) => app::run(&cli.global, cmd).await,
+        Command::Janitor(args) => janitor::run(&cli.global, args).await,
     }
 }
 

@@ -46,13 +46,21 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig::new(public_url.clone(), pepper);
     config.profile = args.profile;
-    let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
+    let clock = Arc::new(SystemClock);
+    let state = AppState::new(store.clone(), config, clock.clone());
+    let janitor = ucoauth_server::maintenance::spawn_janitor(
+        store.clone(),
+        clock,
+        std::time::Duration::from_secs(60),
+        Default::default(),
+    );
     println!(
         "ucoauth listening on http://{local} (public URL {public_url}, profile {})",
         args.profile
     );
     tracing::info!(%local, "listening");
     ucoauth_server::serve(listener, state, shutdown_signal()).await?;
+    janitor.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

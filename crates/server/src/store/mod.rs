@@ -17,6 +17,7 @@
 
 pub mod applications;
 pub mod grants;
+pub mod janitor;
 pub mod merchants;
 pub mod sessions;
 mod writer;

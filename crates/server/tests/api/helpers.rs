@@ -103,6 +103,11 @@ impl TestServer {
         server
     }
 
+    /// The server's current time.
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
     pub async fn seed_merchant(&self, id: &str, name: &str, login: &str, password: &str) {
         admin::create_merchant(
             &self.store,

@@ -5,6 +5,7 @@ mod helpers;
 
 mod authorize;
 mod flow;
+mod janitor;
 mod me;
 mod official_sdk;
 mod revoke;

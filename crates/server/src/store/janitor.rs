@@ -1,0 +1,157 @@
+//! The janitor: removes what can never be used again, in bounded batches.
+//!
+//! What goes, and why it is safe:
+//! - codes, access tokens, refresh tokens and sessions whose `expires_at` passed more than
+//!   `margin_ms` ago: an expired credential is refused whether or not its row exists. Consumed
+//!   refresh tokens of live grants stay until they expire, so presenting a rotated-out token
+//!   is still detected as reuse (and revokes the grant) for as long as it could have worked.
+//! - grants revoked more than `revoked_retention_ms` ago, with everything still attached.
+//!
+//! Each batch is one short write (a few thousand rows at most), so the writer is never held
+//! long and a pass over a huge backlog interleaves with live traffic.
+
+use super::{Store, StoreError};
+use crate::clock::Millis;
+
+/// How the janitor trims.
+#[derive(Debug, Clone, Copy)]
+pub struct JanitorOptions {
+    /// Rows deleted per write.
+    pub batch: i64,
+    /// Expired rows are kept this long past expiry.
+    pub margin_ms: Millis,
+    /// Revoked grants are kept this long (for the merchant's view and investigations).
+    pub revoked_retention_ms: Millis,
+    /// Most batches in one pass; the rest waits for the next pass.
+    pub max_batches: usize,
+}
+
+impl Default for JanitorOptions {
+    fn default() -> Self {
+        Self {
+            batch: 2_000,
+            margin_ms: 3_600_000,
+            revoked_retention_ms: 7 * 24 * 3_600_000,
+            max_batches: 1_000,
+        }
+    }
+}
+
+/// What one pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JanitorReport {
+    pub authorization_codes: u64,
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub browser_sessions: u64,
+    pub grants: u64,
+    /// Writes (transactions) the pass used.
+    pub batches: u64,
+}
+
+/// `(table, key column, condition)`; `$1` is the cut-off time.
+const EXPIRED: [(&str, &str, &str); 4] = [
+    ("authorization_codes", "code_hash", "expires_at < $1"),
+    ("access_tokens", "token_hash", "expires_at < $1"),
+    ("refresh_tokens", "token_hash", "expires_at < $1"),
+    ("browser_sessions", "session_hash", "expires_at < $1"),
+];
+
+impl Store {
+    /// One janitor pass at time `now`.
+    pub async fn janitor_pass(
+        &self,
+        now: Millis,
+        options: JanitorOptions,
+    ) -> Result<JanitorReport, StoreError> {
+        let mut report = JanitorReport::default();
+        let mut budget = options.max_batches;
+        for (i, (table, key, condition)) in EXPIRED.iter().enumerate() {
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
+            );
+            let removed = self
+                .delete_in_batches(
+                    &sql,
+                    now - options.margin_ms,
+                    options.batch,
+                    &mut budget,
+                    &mut report.batches,
+                )
+                .await?;
+            match i {
+                0 => report.authorization_codes = removed,
+                1 => report.access_tokens = removed,
+                2 => report.refresh_tokens = removed,
+                _ => report.browser_sessions = removed,
+            }
+        }
+        // Old revoked grants: first whatever still hangs off them, then the grants.
+        let cutoff = now - options.revoked_retention_ms;
+        let old_grants = "SELECT grant_id FROM grants WHERE revoked_at < $1";
+        for (table, key) in [
+            ("authorization_codes", "code_hash"),
+            ("access_tokens", "token_hash"),
+            ("refresh_tokens", "token_hash"),
+        ] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE grant_id IN ({old_grants}) LIMIT $2)"
+            );
+            let removed = self
+                .delete_in_batches(
+                    &sql,
+                    cutoff,
+                    options.batch,
+                    &mut budget,
+                    &mut report.batches,
+                )
+                .await?;
+            match table {
+                "authorization_codes" => report.authorization_codes += removed,
+                "access_tokens" => report.access_tokens += removed,
+                _ => report.refresh_tokens += removed,
+            }
+        }
+        let sql = "DELETE FROM grants WHERE grant_id IN \
+                   (SELECT grant_id FROM grants WHERE revoked_at < $1 LIMIT $2)";
+        report.grants = self
+            .delete_in_batches(sql, cutoff, options.batch, &mut budget, &mut report.batches)
+            .await?;
+        Ok(report)
+    }
+
+    async fn delete_in_batches(
+        &self,
+        sql: &str,
+        cutoff: Millis,
+        batch: i64,
+        budget: &mut usize,
+        batches: &mut u64,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        while *budget > 0 {
+            *budget -= 1;
+            *batches += 1;
+            let sql = sql.to_owned();
+            let removed = self
+                .write(move |conn| {
+                    Box::pin(async move {
+                        let done = sqlx::query(&sql)
+                            .bind(cutoff)
+                            .bind(batch)
+                            .execute(conn)
+                            .await?;
+                        Ok(done.rows_affected())
+                    })
+                })
+                .await?;
+            total += removed;
+            if removed < u64::try_from(batch).unwrap_or(u64::MAX) {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
