@@ -219,3 +219,28 @@ mod tests {
         assert!(!is_form_content_type(""));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = FormParams::parse(&input);
+        }
+
+        #[test]
+        fn encoded_pairs_parse_back_to_themselves(
+            pairs in proptest::collection::vec(("[^\u{0}]{1,20}", "[^\u{0}]{0,40}"), 0..8)
+        ) {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .finish();
+            let parsed = FormParams::parse(encoded.as_bytes()).unwrap();
+            let expected: Vec<(String, String)> = pairs.clone();
+            prop_assert_eq!(parsed.pairs(), expected.as_slice());
+        }
+    }
+}

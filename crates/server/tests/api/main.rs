@@ -2,6 +2,7 @@
 //! One test binary with a module per area (each test binary costs a link).
 
 mod helpers;
+mod hostile;
 
 mod authorize;
 mod flow;

@@ -7,6 +7,7 @@ use axum::{
 };
 
 use super::{error_page, render, views::LoginPage};
+use crate::http::error::header_text;
 use crate::{
     domain::{password, secret::Purpose},
     http::{
@@ -15,6 +16,7 @@ use crate::{
         AppState,
     },
 };
+use ucoauth_wire::params::header::UC_REST_ERROR;
 
 pub async fn get(
     State(state): State<AppState>,
@@ -40,6 +42,7 @@ fn login_form(
     error: Option<String>,
 ) -> Response {
     let (nonce, csrf_token) = session::login_nonce(state);
+    let header_message = error.as_deref().map(header_text);
     let mut response = render(
         status,
         &LoginPage {
@@ -53,6 +56,9 @@ fn login_form(
         header::SET_COOKIE,
         session::set_cookie(state, LOGIN_COOKIE, &nonce, 3600),
     );
+    if let Some(message) = header_message {
+        response.headers_mut().insert(UC_REST_ERROR, message);
+    }
     response
 }
 
