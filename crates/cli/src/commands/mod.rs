@@ -1,6 +1,7 @@
 //! The command tree.
 
 mod app;
+mod audit;
 mod janitor;
 mod merchant;
 mod serve;
@@ -49,6 +50,8 @@ pub enum Command {
     /// Manage developer applications (OAuth clients).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Read the audit trail (consents, codes, refreshes, revocations, sign-ins), newest first.
+    Audit(audit::AuditArgs),
     /// Remove expired codes, tokens and sessions, and long-revoked grants, now.
     Janitor(janitor::JanitorArgs),
 }
@@ -58,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Merchant(cmd) => merchant::run(&cli.global, cmd).await,
         Command::App(cmd) => app::run(&cli.global, cmd).await,
+        Command::Audit(args) => audit::run(&cli.global, args).await,
         Command::Janitor(args) => janitor::run(&cli.global, args).await,
     }
 }

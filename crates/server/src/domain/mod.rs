@@ -3,6 +3,7 @@
 //! Each module holds one rule: the HTTP layer parses requests into these types, asks the rule for
 //! a decision, and the store carries the decision out atomically.
 
+pub mod audit;
 pub mod code;
 pub mod error;
 pub mod model;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client_auth;
 pub mod error;
 pub mod form;
+pub mod origin;
 pub mod pages;
 pub mod session;
 

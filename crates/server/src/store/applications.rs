@@ -2,10 +2,15 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{flag, Store, StoreError};
+use super::{audit::record, flag, Store, StoreError};
 use crate::{
     clock::Millis,
-    domain::{model::Application, profile::Profile, scope::ScopeSet},
+    domain::{
+        audit::{AuditEvent, AuditKind},
+        model::Application,
+        profile::Profile,
+        scope::ScopeSet,
+    },
 };
 
 const COLUMNS: &str = "client_id, owner_merchant_id, name, description, developer_name, \
@@ -46,6 +51,11 @@ impl Store {
     pub async fn create_application(&self, app: Application) -> Result<(), StoreError> {
         let redirect_uris = serde_json::to_string(&app.redirect_uris)
             .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        let (client_id, owner, created_at) = (
+            app.client_id.clone(),
+            app.owner_merchant_id.clone(),
+            app.created_at,
+        );
         self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query(&format!(
@@ -68,9 +78,12 @@ impl Store {
                 .bind(app.secret_hint)
                 .bind(app.created_at)
                 .bind(app.updated_at)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "client_id"))?;
+                let mut event = AuditEvent::new(AuditKind::ApplicationCreated).client(client_id);
+                event.merchant_id = owner;
+                record(conn, &event, created_at).await?;
                 Ok(())
             })
         })
@@ -130,10 +143,15 @@ impl Store {
                 .bind(secret_hash)
                 .bind(secret_hint)
                 .bind(now)
-                .bind(client_id)
-                .execute(conn)
+                .bind(&client_id)
+                .execute(&mut *conn)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                let event = AuditEvent::new(AuditKind::SecretRotated).client(client_id);
+                record(conn, &event, now).await?;
+                Ok(true)
             })
         })
         .await

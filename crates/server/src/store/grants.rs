@@ -7,10 +7,11 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{flag, Store, StoreError};
+use super::{audit::record, flag, Store, StoreError};
 use crate::{
     clock::Millis,
     domain::{
+        audit::{AuditEvent, AuditKind, Origin},
         code::{self, StoredCode, Verdict},
         model::AccessGrant,
         refresh::{self, Decision, PresentedState},
@@ -35,6 +36,7 @@ pub struct NewApproval {
     pub code_challenge_method: Option<&'static str>,
     pub now: Millis,
     pub code_expires_at: Millis,
+    pub origin: Origin,
 }
 
 /// Hashes and lifetimes of a new access/refresh pair, minted by the caller before the write.
@@ -62,6 +64,7 @@ pub struct CodeRedemption {
     pub presented: code::Presented,
     pub now: Millis,
     pub tokens: NewTokens,
+    pub origin: Origin,
 }
 
 /// A refresh request, already client-authenticated.
@@ -74,6 +77,7 @@ pub struct Refresh {
     pub now: Millis,
     pub grace_ms: Millis,
     pub tokens: NewTokens,
+    pub origin: Origin,
 }
 
 /// What a revocation request found.
@@ -141,6 +145,15 @@ impl Store {
                 .bind(approval.code_expires_at)
                 .execute(&mut *conn)
                 .await?;
+                for kind in [AuditKind::ConsentGiven, AuditKind::CodeIssued] {
+                    let event = AuditEvent::new(kind)
+                        .merchant(approval.merchant_id.as_str())
+                        .client(approval.client_id.as_str())
+                        .grant(approval.grant_id.as_str())
+                        .user(approval.user_id.as_str())
+                        .ip(approval.origin.client_ip.clone());
+                    record(conn, &event, approval.now).await?;
+                }
                 Ok(())
             })
         })
@@ -169,6 +182,7 @@ impl Store {
         refresh_hash: Digest,
         client_id: String,
         now: Millis,
+        origin: Origin,
     ) -> Result<RevokeOutcome, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
@@ -182,8 +196,14 @@ impl Store {
                 if !owner.live {
                     return Ok(RevokeOutcome::NotLive);
                 }
-                let revoked =
-                    revoke_grant(conn, &owner.grant_id, RevokeReason::ClientRequest, now).await?;
+                let revoked = revoke_grant(
+                    conn,
+                    &owner.grant_id,
+                    RevokeReason::ClientRequest,
+                    now,
+                    &origin,
+                )
+                .await?;
                 Ok(if revoked {
                     RevokeOutcome::Revoked {
                         grant_id: owner.grant_id,
@@ -202,9 +222,10 @@ impl Store {
         grant_id: String,
         reason: RevokeReason,
         now: Millis,
+        origin: Origin,
     ) -> Result<bool, StoreError> {
         self.write(move |conn| {
-            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await })
+            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
         })
         .await
     }
@@ -282,7 +303,7 @@ async fn redeem_code(
 
     match code::check(&stored, &req.presented, req.now) {
         Verdict::Refuse(e) => return Ok(Err(e)),
-        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, req.now).await?)),
+        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, &req).await?)),
         Verdict::Redeem => {}
     }
     // The row count decides a race between two redemptions of one code.
@@ -294,9 +315,15 @@ async fn redeem_code(
     .execute(&mut *conn)
     .await?;
     if consumed.rows_affected() != 1 {
-        return Ok(Err(replayed(conn, &grant_id, req.now).await?));
+        return Ok(Err(replayed(conn, &grant_id, &req).await?));
     }
     insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+    let event = AuditEvent::new(AuditKind::CodeRedeemed)
+        .merchant(merchant_id.as_str())
+        .client(req.presented.client_id.as_str())
+        .grant(grant_id.as_str())
+        .ip(req.origin.client_ip.clone());
+    record(conn, &event, req.now).await?;
     Ok(Ok(Issued {
         grant_id,
         merchant_id,
@@ -308,9 +335,21 @@ async fn redeem_code(
 async fn replayed(
     conn: &mut AnyConnection,
     grant_id: &str,
-    now: Millis,
+    req: &CodeRedemption,
 ) -> Result<OauthError, StoreError> {
-    revoke_grant(conn, grant_id, RevokeReason::CodeReplay, now).await?;
+    let event = AuditEvent::new(AuditKind::CodeReplayed)
+        .client(req.presented.client_id.as_str())
+        .grant(grant_id)
+        .ip(req.origin.client_ip.clone());
+    record(conn, &event, req.now).await?;
+    revoke_grant(
+        conn,
+        grant_id,
+        RevokeReason::CodeReplay,
+        req.now,
+        &req.origin,
+    )
+    .await?;
     Ok(OauthError::invalid_grant(
         "the authorization code was already used; the tokens issued for it have been revoked",
     ))
@@ -384,7 +423,20 @@ async fn refresh(
                 )))
             }
             Decision::Reuse => {
-                revoke_grant(conn, &grant_id, RevokeReason::RefreshReuse, req.now).await?;
+                let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
+                    .merchant(merchant_id.as_str())
+                    .client(client_id.as_str())
+                    .grant(grant_id.as_str())
+                    .ip(req.origin.client_ip.clone());
+                record(conn, &event, req.now).await?;
+                revoke_grant(
+                    conn,
+                    &grant_id,
+                    RevokeReason::RefreshReuse,
+                    req.now,
+                    &req.origin,
+                )
+                .await?;
                 return Ok(Err(OauthError::invalid_grant(
                     "the refresh token was already used; the authorization has been revoked",
                 )));
@@ -427,6 +479,12 @@ async fn refresh(
         };
         if won {
             insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+            let event = AuditEvent::new(AuditKind::TokenRefreshed)
+                .merchant(merchant_id.as_str())
+                .client(client_id.as_str())
+                .grant(grant_id.as_str())
+                .ip(req.origin.client_ip.clone());
+            record(conn, &event, req.now).await?;
             return Ok(Ok(Issued {
                 grant_id,
                 merchant_id,
@@ -475,22 +533,32 @@ async fn insert_tokens(
     Ok(())
 }
 
+/// Revokes a grant (if still live) and records it; `false` if it was already revoked.
 pub(crate) async fn revoke_grant(
     conn: &mut AnyConnection,
     grant_id: &str,
     reason: RevokeReason,
     now: Millis,
+    origin: &Origin,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let revoked = sqlx::query(
         "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-         WHERE grant_id = $3 AND revoked_at IS NULL",
+         WHERE grant_id = $3 AND revoked_at IS NULL RETURNING merchant_id, client_id",
     )
     .bind(now)
     .bind(reason.as_str())
     .bind(grant_id)
-    .execute(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(row) = revoked else { return Ok(false) };
+    let event = AuditEvent::new(AuditKind::GrantRevoked)
+        .merchant(row.try_get::<String, _>(0)?)
+        .client(row.try_get::<String, _>(1)?)
+        .grant(grant_id)
+        .ip(origin.client_ip.clone())
+        .detail(serde_json::json!({ "reason": reason.as_str() }));
+    record(conn, &event, now).await?;
+    Ok(true)
 }
 
 struct TokenOwner {

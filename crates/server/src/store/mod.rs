@@ -16,6 +16,7 @@
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
+pub mod audit;
 pub mod grants;
 pub mod janitor;
 pub mod merchants;

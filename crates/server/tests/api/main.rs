@@ -4,6 +4,7 @@
 mod helpers;
 mod hostile;
 
+mod audit;
 mod authorize;
 mod flow;
 mod janitor;

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::{
     domain::{
+        audit::{AuditEvent, AuditKind},
         model::Application,
         pkce,
         profile::Policy,
@@ -26,6 +27,7 @@ use crate::{
     http::{
         error::ApiError,
         form::{FormError, FormParams},
+        origin::ClientIp,
         pages::{self, views::ConsentPage},
         session::{self, SignedIn},
         AppState,
@@ -375,6 +377,7 @@ fn consent_page(
 /// `POST /rest/v2/oauth/authorize`: the consent decision.
 pub async fn post(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -421,6 +424,14 @@ pub async fn post(
     match params.optional("decision").ok().flatten() {
         Some("approve") => {}
         Some("deny") => {
+            let event = AuditEvent::new(AuditKind::ConsentDenied)
+                .merchant(signed_in.user.merchant_id.as_str())
+                .client(valid.app.client_id.as_str())
+                .user(signed_in.user.user_id.as_str())
+                .ip(ip.0.clone());
+            if let Err(e) = state.store.audit(event, state.now()).await {
+                return ApiError::from(e).into_response();
+            }
             tracing::info!(client_id = %valid.app.client_id, merchant_id = %signed_in.user.merchant_id, "consent denied");
             return redirect_with(
                 &valid.redirect_uri,
@@ -461,6 +472,7 @@ pub async fn post(
         code_challenge_method: valid.challenge.as_ref().map(|(_, m)| m.as_str()),
         now,
         code_expires_at: now + state.config.code_ttl_ms,
+        origin: ip.origin(),
     };
     if let Err(e) = state.store.approve(approval).await {
         return ApiError::from(e).into_response();

@@ -11,6 +11,7 @@ use crate::{
         client_auth::ClientCredentials,
         error::ApiError,
         form::{Duplicate, FormError, FormParams},
+        origin::ClientIp,
         AppState,
     },
     store::grants::RevokeOutcome,
@@ -18,6 +19,7 @@ use crate::{
 
 pub async fn post(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
@@ -54,6 +56,7 @@ pub async fn post(
             pepper.digest(Purpose::RefreshToken, token),
             app.client_id.clone(),
             state.now(),
+            ip.origin(),
         )
         .await?;
     match outcome {

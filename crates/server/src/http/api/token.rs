@@ -20,6 +20,7 @@ use crate::{
         client_auth::ClientCredentials,
         error::TokenError,
         form::{Duplicate, FormError, FormParams},
+        origin::ClientIp,
         AppState,
     },
     store::grants::{CodeRedemption, Issued, NewTokens, Refresh},
@@ -27,10 +28,11 @@ use crate::{
 
 pub async fn post(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Response {
-    match exchange(&state, &headers, form).await {
+    match exchange(&state, &ip, &headers, form).await {
         Ok(body) => {
             let mut response = (StatusCode::OK, Json(body)).into_response();
             // RFC 6749 §5.1.
@@ -56,6 +58,7 @@ fn required<'f>(form: &'f FormParams, name: &str, why: &str) -> Result<&'f str, 
 
 async fn exchange(
     state: &AppState,
+    ip: &ClientIp,
     headers: &HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<OauthTokenResponse, TokenError> {
@@ -109,6 +112,7 @@ async fn exchange(
                     presented,
                     now,
                     tokens,
+                    origin: ip.origin(),
                 })
                 .await?
         }
@@ -124,6 +128,7 @@ async fn exchange(
                     now,
                     grace_ms: state.config.refresh_grace_ms,
                     tokens,
+                    origin: ip.origin(),
                 })
                 .await?
         }

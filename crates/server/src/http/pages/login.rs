@@ -9,9 +9,14 @@ use axum::{
 use super::{error_page, render, views::LoginPage};
 use crate::http::error::header_text;
 use crate::{
-    domain::{password, secret::Purpose},
+    domain::{
+        audit::{AuditEvent, AuditKind},
+        password,
+        secret::Purpose,
+    },
     http::{
         form::{FormError, FormParams},
+        origin::ClientIp,
         session::{self, LOGIN_COOKIE, SESSION_COOKIE},
         AppState,
     },
@@ -64,6 +69,7 @@ fn login_form(
 
 pub async fn post(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -102,6 +108,13 @@ pub async fn post(
         .unwrap_or(false);
     let Some(user) = found.filter(|_| ok).map(|f| f.user) else {
         tracing::info!("sign-in failed");
+        // The login is recorded (it names an account, not a secret); the password never is.
+        let event = AuditEvent::new(AuditKind::LoginFailed)
+            .ip(ip.0.clone())
+            .detail(serde_json::json!({ "login": login }));
+        if let Err(e) = state.store.audit(event, state.now()).await {
+            return crate::http::error::ApiError::from(e).into_response();
+        }
         return login_form(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -117,6 +130,13 @@ pub async fn post(
             .store
             .delete_session(state.config.pepper.digest(Purpose::Session, old))
             .await;
+    }
+    let event = AuditEvent::new(AuditKind::LoginSucceeded)
+        .merchant(user.merchant_id.as_str())
+        .user(user.user_id.as_str())
+        .ip(ip.0.clone());
+    if let Err(e) = state.store.audit(event, state.now()).await {
+        return crate::http::error::ApiError::from(e).into_response();
     }
     let session_id = match session::start(&state, &user).await {
         Ok(id) => id,
