@@ -66,7 +66,7 @@ impl Binary {
         let addr = format!("127.0.0.1:{port}");
         let child = self
             .command()
-            .args(["serve", "--bind", &addr])
+            .args(["serve", "--bind", &addr, "--no-rate-limits"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

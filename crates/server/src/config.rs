@@ -26,6 +26,7 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Key for the credential hashes.
     pub pepper: Pepper,
+    pub rate_limits: RateLimits,
 }
 
 impl ServerConfig {
@@ -41,6 +42,7 @@ impl ServerConfig {
             session_ttl_ms: 12 * 3_600_000,
             max_body_bytes: 16 * 1024,
             pepper,
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -52,6 +54,32 @@ impl ServerConfig {
     /// Cookies get `Secure` when the server is reached over TLS.
     pub fn cookie_secure(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+}
+
+/// Rate limits (see `http::rate_limit` for what they guarantee); `0` switches one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub enabled: bool,
+    /// Sign-in attempts per client IP per minute.
+    pub login_per_ip_per_minute: u32,
+    /// Failed sign-ins per account per minute; then the account waits out the minute.
+    pub login_failures_per_account_per_minute: u32,
+    /// Token and revoke requests per application per second.
+    pub token_per_client_per_second: u32,
+    /// Failed token/revoke requests (bad code, bad secret, ...) per client IP per minute.
+    pub token_failures_per_ip_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_per_ip_per_minute: 30,
+            login_failures_per_account_per_minute: 5,
+            token_per_client_per_second: 2_000,
+            token_failures_per_ip_per_minute: 120,
+        }
     }
 }
 

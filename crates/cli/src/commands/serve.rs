@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// (PKCE S256 and client secrets required).
     #[arg(long, env = "UCOAUTH_PROFILE", default_value = "compat")]
     pub profile: Profile,
+    /// Turn rate limits off (sign-in, token and revoke limits are on by default). For load
+    /// tests on loopback; never in production.
+    #[arg(long, env = "UCOAUTH_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
     /// Log format: text or json.
     #[arg(long, env = "UCOAUTH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -46,6 +50,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig::new(public_url.clone(), pepper);
     config.profile = args.profile;
+    config.rate_limits.enabled = !args.no_rate_limits;
     let clock = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), config, clock.clone());
     let janitor = ucoauth_server::maintenance::spawn_janitor(

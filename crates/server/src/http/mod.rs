@@ -7,6 +7,7 @@ pub mod error;
 pub mod form;
 pub mod origin;
 pub mod pages;
+pub mod rate_limit;
 pub mod session;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -36,11 +37,14 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<dyn Clock>,
+    /// This node's rate-limit counters.
+    pub limiters: rate_limit::Limiters,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
+            limiters: rate_limit::Limiters::new(config.rate_limits),
             store,
             config: Arc::new(config),
             clock,
@@ -138,11 +142,22 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Idle rate-limit keys are forgotten every minute so memory stays bounded.
+    let limiters = state.limiters.clone();
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiters.prune();
+        }
+    });
     let app = router(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    pruner.abort();
+    served
 }

@@ -10,6 +10,7 @@ mod flow;
 mod janitor;
 mod me;
 mod official_sdk;
+mod rate_limits;
 mod revoke;
 mod secrets;
 mod token;

@@ -12,6 +12,7 @@ use crate::{
         error::ApiError,
         form::{Duplicate, FormError, FormParams},
         origin::ClientIp,
+        rate_limit::{too_many, Failures, Limit},
         AppState,
     },
     store::grants::RevokeOutcome,
@@ -23,12 +24,34 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
+    let ip_key = ip.0.clone().unwrap_or_else(|| "unknown".to_owned());
+    if let Some(wait) = state.limiters.blocked(Failures::TokenIp, &ip_key) {
+        return Err(too_many(wait, "failed requests from this address"));
+    }
+    let result = revoke(&state, ip, headers, form).await;
+    // Refusals other than server faults count towards this address's failure limit.
+    if matches!(&result, Err(e) if e.status.is_client_error()) {
+        state.limiters.record_failure(Failures::TokenIp, &ip_key);
+    }
+    result
+}
+
+async fn revoke(
+    state: &AppState,
+    ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<FormParams, FormError>,
+) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
     let form = form.map_err(|e| form_error(&e))?;
     let dup = |Duplicate(n): Duplicate| {
         ApiError::bad_request(format!("{n} must not be sent more than once"))
     };
     let credentials = ClientCredentials::extract(&headers, &form)
         .map_err(|e| ApiError::bad_request(e.description))?;
+    state
+        .limiters
+        .check(Limit::TokenClient, &credentials.client_id)
+        .map_err(|wait| too_many(wait, "requests for this client_id"))?;
     let token = form
         .optional("token")
         .map_err(dup)?

@@ -10,6 +10,7 @@ use ucoauth_wire::{params::grant_type, params::TOKEN_TYPE_BEARER, OauthTokenResp
 
 use crate::{
     domain::{
+        audit::Origin,
         code,
         profile::Policy,
         scope::ScopeSet,
@@ -21,6 +22,7 @@ use crate::{
         error::TokenError,
         form::{Duplicate, FormError, FormParams},
         origin::ClientIp,
+        rate_limit::{too_many, Failures, Limit},
         AppState,
     },
     store::grants::{CodeRedemption, Issued, NewTokens, Refresh},
@@ -62,6 +64,27 @@ async fn exchange(
     headers: &HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<OauthTokenResponse, TokenError> {
+    let limiters = &state.limiters;
+    let ip_key = ip.0.as_deref().unwrap_or("unknown");
+    if let Some(wait) = limiters.blocked(Failures::TokenIp, ip_key) {
+        return Err(TokenError::Server(too_many(
+            wait,
+            "failed token requests from this address",
+        )));
+    }
+    let result = exchange_checked(state, ip.origin(), headers, form).await;
+    if matches!(result, Err(TokenError::Oauth { .. })) {
+        limiters.record_failure(Failures::TokenIp, ip_key);
+    }
+    result
+}
+
+async fn exchange_checked(
+    state: &AppState,
+    origin: Origin,
+    headers: &HeaderMap,
+    form: Result<FormParams, FormError>,
+) -> Result<OauthTokenResponse, TokenError> {
     let form = form.map_err(|e| {
         let status = match e {
             FormError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -72,6 +95,10 @@ async fn exchange(
     })?;
     let grant = required(&form, "grant_type", "")?;
     let credentials = ClientCredentials::extract(headers, &form)?;
+    state
+        .limiters
+        .check(Limit::TokenClient, &credentials.client_id)
+        .map_err(|wait| TokenError::Server(too_many(wait, "token requests for this client_id")))?;
     let app = state
         .store
         .find_application(&credentials.client_id)
@@ -112,7 +139,7 @@ async fn exchange(
                     presented,
                     now,
                     tokens,
-                    origin: ip.origin(),
+                    origin: origin.clone(),
                 })
                 .await?
         }
@@ -128,7 +155,7 @@ async fn exchange(
                     now,
                     grace_ms: state.config.refresh_grace_ms,
                     tokens,
-                    origin: ip.origin(),
+                    origin: origin.clone(),
                 })
                 .await?
         }

@@ -17,6 +17,7 @@ use crate::{
     http::{
         form::{FormError, FormParams},
         origin::ClientIp,
+        rate_limit::{Failures, Limit},
         session::{self, LOGIN_COOKIE, SESSION_COOKIE},
         AppState,
     },
@@ -98,6 +99,28 @@ pub async fn post(
     let login = field("login").unwrap_or_default().to_owned();
     let password_given = field("password").unwrap_or_default().to_owned();
 
+    let ip_key = ip.0.clone().unwrap_or_else(|| "unknown".to_owned());
+    let limited = state
+        .limiters
+        .check(Limit::LoginIp, &ip_key)
+        .err()
+        .or_else(|| state.limiters.blocked(Failures::LoginAccount, &login));
+    if let Some(wait) = limited {
+        let mut page = login_form(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            return_to,
+            login,
+            Some(format!(
+                "Too many sign-in attempts. Wait {wait} seconds, then try again."
+            )),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return page;
+    }
+
     let found = match state.store.find_user_by_login(&login).await {
         Ok(found) => found,
         Err(e) => return crate::http::error::ApiError::from(e).into_response(),
@@ -108,6 +131,9 @@ pub async fn post(
         .unwrap_or(false);
     let Some(user) = found.filter(|_| ok).map(|f| f.user) else {
         tracing::info!("sign-in failed");
+        state
+            .limiters
+            .record_failure(Failures::LoginAccount, &login);
         // The login is recorded (it names an account, not a secret); the password never is.
         let event = AuditEvent::new(AuditKind::LoginFailed)
             .ip(ip.0.clone())
@@ -131,6 +157,9 @@ pub async fn post(
             .delete_session(state.config.pepper.digest(Purpose::Session, old))
             .await;
     }
+    state
+        .limiters
+        .clear_failures(Failures::LoginAccount, &login);
     let event = AuditEvent::new(AuditKind::LoginSucceeded)
         .merchant(user.merchant_id.as_str())
         .user(user.user_id.as_str())
