@@ -2,6 +2,7 @@
 
 mod app;
 mod audit;
+mod client;
 mod janitor;
 mod merchant;
 mod serve;
@@ -54,6 +55,13 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Remove expired codes, tokens and sessions, and long-revoked grants, now.
     Janitor(janitor::JanitorArgs),
+    /// Connect to an OAuth server as an application (browser or device flow) and save the tokens.
+    Connect(client::connect::ConnectArgs),
+    /// Show, refresh, revoke or list the tokens `ucoauth connect` saved.
+    #[command(subcommand)]
+    Token(client::token::TokenCommand),
+    /// Ask the server which merchant a saved connection is connected to (GET /oauth/me).
+    Me(client::me::MeArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -63,6 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(cmd) => app::run(&cli.global, cmd).await,
         Command::Audit(args) => audit::run(&cli.global, args).await,
         Command::Janitor(args) => janitor::run(&cli.global, args).await,
+        Command::Connect(args) => client::connect::run(args).await,
+        Command::Token(cmd) => client::token::run(cmd).await,
+        Command::Me(args) => client::me::run(args).await,
     }
 }
 
