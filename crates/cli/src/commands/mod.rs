@@ -55,7 +55,6 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Remove expired codes, tokens and sessions, and long-revoked grants, now.
     Janitor(janitor::JanitorArgs),
-    /// Connect to an OAuth server as an application (browser or device flow) and save the tokens.
     Connect(client::connect::ConnectArgs),
     /// Show, refresh, revoke or list the tokens `ucoauth connect` saved.
     #[command(subcommand)]

@@ -38,7 +38,7 @@ use crate::output;
 /// How long the browser flow waits for the browser, unless `--timeout` says otherwise.
 const DEFAULT_BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Connect to an OAuth server as an application, from this terminal, and save the tokens.
+/// Connect to an OAuth server as an application (browser or device flow) and save the tokens
 ///
 /// The browser flow listens on http://127.0.0.1:PORT/callback for the browser's return. That
 /// exact redirect URI must be registered for the application: plain http is allowed for
@@ -46,7 +46,8 @@ const DEFAULT_BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
 /// port: register e.g. http://127.0.0.1:8765/callback and pass --redirect-port 8765.
 ///
 /// Examples:
-///   ucoauth connect --base-url http://127.0.0.1:8080/rest/v2 --client-id ID --redirect-port 8765 --scope item_read
+///   ucoauth connect --base-url http://127.0.0.1:8080/rest/v2 --client-id ID \
+///       --redirect-port 8765 --scope item_read
 ///   ucoauth connect --device --base-url https://auth.example/rest/v2 --client-id ID
 ///
 /// The tokens go to the token file (see --token-file), one entry per base URL and client_id, so
