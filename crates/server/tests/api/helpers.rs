@@ -15,6 +15,7 @@ use ucoauth_server::{
     store::{Store, StoreOptions},
     AppState,
 };
+use ucoauth_testkit::TestDatabase;
 use url::Url;
 
 pub const LOGIN: &str = "demo";
@@ -52,16 +53,18 @@ impl Write for LogWriter {
     }
 }
 
-/// A running server with its own database file and a clock the test controls.
+/// A running server with its own fresh database and a clock the test controls. The backend is
+/// SQLite unless `UCOAUTH_TEST_BACKEND=postgres` (see `ucoauth_testkit`): the same tests run
+/// against both.
 pub struct TestServer {
     pub base: String,
     pub api: String,
     pub clock: MockClock,
     pub store: Store,
     pub pepper: Pepper,
-    pub db_path: std::path::PathBuf,
+    /// Dropped after the server (field order): on PostgreSQL, dropping it drops the database.
+    pub db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -71,10 +74,8 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         log_buffer();
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("ucoauth.db");
-        let url = format!("sqlite://{}", db_path.display());
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        let db = TestDatabase::from_env().await;
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -93,9 +94,8 @@ impl TestServer {
             clock,
             store,
             pepper,
-            db_path,
+            db,
             shutdown: Some(tx),
-            _dir: dir,
         };
         server
             .seed_merchant("DEMO", "Demo Company", LOGIN, PASSWORD)
