@@ -6,6 +6,8 @@
 //! - [`PgCluster`]: a throwaway PostgreSQL cluster (initdb into a temporary directory, run as an
 //!   ordinary user on a free loopback port), for tests that must stop and start the database.
 //!
+//! - [`html`]: the hidden form fields and redirects a browser would follow.
+//!
 //! # Environment
 //! - `UCOAUTH_TEST_BACKEND` = `sqlite` (default) or `postgres`: the backend of the suites that
 //!   run once per backend (`crates/server/tests/api`). `scripts/test.sh` runs them twice.
@@ -13,6 +15,8 @@
 //!   create and drop schemas (`scripts/test.sh` starts a throwaway one and sets this). When it
 //!   is unset, tests that need PostgreSQL start a private [`PgCluster`] if the server binaries
 //!   are installed, and fail with instructions otherwise. `skip` skips them, loudly.
+
+pub mod html;
 
 use std::{
     os::unix::fs::MetadataExt,
@@ -146,9 +150,9 @@ impl TestDatabase {
     /// SQL never names a schema, and far cheaper than `CREATE DATABASE`.
     pub async fn postgres_on(admin_url: &str, cluster: Option<Arc<PgCluster>>) -> Self {
         let name = format!("test_{:016x}", rand::thread_rng().gen::<u64>());
-        let mut admin = PgConnection::connect(admin_url).await.unwrap_or_else(|e| {
-            panic!("cannot reach the test PostgreSQL server {admin_url}: {e}")
-        });
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server {admin_url}: {e}"));
         sqlx::query(&format!("CREATE SCHEMA {name}"))
             .execute(&mut admin)
             .await
@@ -310,11 +314,14 @@ impl PgCluster {
             as_postgres,
         };
         let data = cluster.data_dir();
-        run(cluster
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "ucoauth", "--auth=trust", "-E", "UTF8", "--no-instructions"]));
+        run(cluster.command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "ucoauth",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+        ]));
         cluster.start_again();
         cluster
     }
