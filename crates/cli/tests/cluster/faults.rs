@@ -105,13 +105,13 @@ async fn every_token_answered_200_survives_a_kill_9_of_a_node_under_load(backend
     let d = Arc::new(d);
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let started = Instant::now();
     let mut load = start_load(&d, sessions, &stop, &ledger);
     let warmed = eventually(Duration::from_secs(30), || async {
         ledger.lock().unwrap().successes >= 60
     })
     .await;
     assert!(warmed.is_some(), "the load did not get going");
-    let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &d.nodes[0].pid.to_string()])
         .status()
