@@ -57,4 +57,3 @@ fn unescape(s: &str) -> String {
         .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
-

@@ -74,12 +74,13 @@ pub fn node_count(backend: Backend) -> usize {
 
 /// One database, the nodes serving it, and what was seeded into it.
 pub struct Deployment {
+    /// First, so the nodes are killed before the database is dropped (fields drop in order).
+    pub nodes: Vec<Node>,
     pub db: TestDatabase,
     pub pepper: Pepper,
     /// A store opened by the test itself, for seeding and for looking at the outcome.
     pub store: Store,
     pub client_id: String,
-    pub nodes: Vec<Node>,
     /// The DEMO merchant's user.
     pub user_id: String,
     /// Node logs.
@@ -139,11 +140,11 @@ impl Deployment {
         .await
         .unwrap();
         Self {
+            nodes: Vec::new(),
             db,
             pepper,
             store,
             client_id: created.application.client_id,
-            nodes: Vec::new(),
             user_id: user.user_id,
             dir: tempfile::tempdir().unwrap(),
             cluster,
@@ -187,7 +188,11 @@ impl Deployment {
             let text = std::fs::read_to_string(&node.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-            out.push_str(&format!("--- {} ({})\n{tail}\n", node.base, node.log.display()));
+            out.push_str(&format!(
+                "--- {} ({})\n{tail}\n",
+                node.base,
+                node.log.display()
+            ));
         }
         out
     }

@@ -62,9 +62,7 @@ async fn one_code_redeemed_100_times_at_once_gives_one_token_response(backend: B
     assert_eq!(grants, 1, "one access token row for one code");
 }
 
-async fn one_refresh_token_used_50_times_at_once_leaves_at_most_one_live_family(
-    backend: Backend,
-) {
+async fn one_refresh_token_used_50_times_at_once_leaves_at_most_one_live_family(backend: Backend) {
     let Some(mut d) = Deployment::new(backend).await else {
         return;
     };
@@ -95,7 +93,12 @@ async fn one_refresh_token_used_50_times_at_once_leaves_at_most_one_live_family(
             // The only acceptable refusal: the token was already used (reuse or a lost race
             // decided against this request), never a server fault.
             Err(r) => {
-                assert_eq!(r.status, Some(StatusCode::BAD_REQUEST), "{r:?}\n{}", d.logs());
+                assert_eq!(
+                    r.status,
+                    Some(StatusCode::BAD_REQUEST),
+                    "{r:?}\n{}",
+                    d.logs()
+                );
                 assert!(r.body.contains("\"invalid_grant\""), "{r:?}");
             }
         }
