@@ -6,8 +6,16 @@
 //! (product.md §7). On SQLite that means `synchronous=FULL` in WAL mode, where each commit costs
 //! an fsync; to stay fast, all writes go through one writer task that runs every waiting write in
 //! one transaction (each inside its own savepoint) and commits the batch once: group commit. On
-//! PostgreSQL each write is its own transaction from the pool; PostgreSQL groups concurrent
-//! commits into shared WAL flushes itself.
+//! PostgreSQL each write is its own READ COMMITTED transaction from the pool, with
+//! `synchronous_commit = on` set by the store itself; PostgreSQL groups concurrent commits into
+//! shared WAL flushes. Many nodes may share one PostgreSQL: every race between them is decided
+//! inside the database (see `grants`).
+//!
+//! # Outages
+//! Errors that mean "the database cannot answer right now" (connection lost or refused, pool
+//! timeout, server shutting down or starting, statement timeout, serialization failure, SQLite
+//! busy) become [`StoreError::Unavailable`], which the HTTP layer answers with 503 and
+//! `Retry-After`. The pool reconnects by itself when the database is back.
 //!
 //! # Adding a query
 //! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
@@ -317,4 +325,47 @@ pub fn redact_url(url: &str) -> String {
 /// Converts a stored 0/1 into a bool.
 pub(crate) fn flag(value: i64) -> bool {
     value != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        let versions = |m: sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = versions(sqlx::migrate!("./migrations/sqlite"));
+        let postgres = versions(sqlx::migrate!("./migrations/postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres);
+    }
+
+    #[test]
+    fn retryable_postgres_states_are_told_from_real_errors() {
+        for code in [
+            "08006", "57P01", "57P03", "57014", "53300", "40001", "40P01", "55P03",
+        ] {
+            assert!(transient_sqlstate(code), "{code}");
+        }
+        // unique_violation, undefined_table, syntax_error: bugs or bad input, not outages.
+        for code in ["23505", "42P01", "42601"] {
+            assert!(!transient_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_busy_and_locked_are_retryable_in_every_form() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE.
+        for code in ["5", "517", "6", "262"] {
+            assert!(transient_sqlite_code(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CORRUPT.
+        for code in ["2067", "11"] {
+            assert!(!transient_sqlite_code(code), "{code}");
+        }
+    }
 }
