@@ -12,12 +12,12 @@
 set -euo pipefail
 
 pg_bin() {
-  if [ -n "${UCOAUTH_PG_BIN:-}" ]; then
-    echo "$UCOAUTH_PG_BIN"
-    return
-  fi
   local found
-  found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "${UCOAUTH_PG_BIN:-}" ]; then
+    found="$UCOAUTH_PG_BIN"
+  else
+    found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  fi
   if [ -z "$found" ] || [ ! -x "$found/initdb" ]; then
     return 1
   fi

@@ -121,7 +121,10 @@ impl TestDatabase {
             Backend::Sqlite => Some(Self::sqlite()),
             Backend::Postgres => match postgres_source() {
                 PostgresSource::Server(url) => Some(Self::postgres_on(&url, None).await),
-                PostgresSource::Skip => None,
+                PostgresSource::Skip => {
+                    eprintln!("SKIPPED: a PostgreSQL test (UCOAUTH_TEST_POSTGRES=skip)");
+                    None
+                }
                 PostgresSource::Unset => {
                     let cluster = Arc::new(
                         tokio::task::spawn_blocking(PgCluster::start)
