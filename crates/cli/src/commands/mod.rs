@@ -66,16 +66,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the store and the pepper named by the global options.
+/// Opens the store and the pepper named by the global options, with default pool settings.
 pub async fn open(
     global: &Global,
 ) -> anyhow::Result<(
     ucoauth_server::store::Store,
     ucoauth_server::domain::secret::Pepper,
 )> {
+    open_with(global, Default::default()).await
+}
+
+/// Opens the store and the pepper named by the global options.
+pub async fn open_with(
+    global: &Global,
+    options: ucoauth_server::store::StoreOptions,
+) -> anyhow::Result<(
+    ucoauth_server::store::Store,
+    ucoauth_server::domain::secret::Pepper,
+)> {
     use anyhow::Context;
     let pepper = ucoauth_server::config::load_pepper(&global.database, global.pepper.as_deref())?;
-    let store = ucoauth_server::store::Store::open(&global.database, Default::default())
+    let store = ucoauth_server::store::Store::open(&global.database, options)
         .await
         .with_context(|| {
             format!(

@@ -1,11 +1,12 @@
 //! `ucoauth serve`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
 use ucoauth_server::{
-    clock::SystemClock, config::ServerConfig, domain::profile::Profile, AppState,
+    clock::SystemClock, config::ServerConfig, domain::profile::Profile, store::StoreOptions,
+    AppState,
 };
 
 use super::Global;
@@ -27,6 +28,19 @@ pub struct ServeArgs {
     /// tests on loopback; never in production.
     #[arg(long, env = "UCOAUTH_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
+    /// Most database connections this node opens. With N nodes on one PostgreSQL, keep
+    /// N × this below the server's max_connections.
+    #[arg(long, env = "UCOAUTH_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long a request waits for a database connection (reconnecting included) before it is
+    /// answered 503 with Retry-After, in milliseconds.
+    #[arg(long, env = "UCOAUTH_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub db_acquire_timeout_ms: u64,
+    /// PostgreSQL: the longest one statement may run (lock waits included) before it is
+    /// cancelled and the request answered 503, in milliseconds; 0 leaves the server's setting.
+    /// Not used with SQLite.
+    #[arg(long, env = "UCOAUTH_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub db_statement_timeout_ms: u64,
     /// Log format: text or json.
     #[arg(long, env = "UCOAUTH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -34,7 +48,14 @@ pub struct ServeArgs {
 
 pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
-    let (store, pepper) = super::open(global).await?;
+    let options = StoreOptions {
+        max_connections: args.db_max_connections,
+        acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
+        statement_timeout: (args.db_statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(args.db_statement_timeout_ms)),
+        ..StoreOptions::default()
+    };
+    let (store, pepper) = super::open_with(global, options).await?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| {
@@ -96,8 +117,10 @@ async fn shutdown_signal() {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("UCOAUTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

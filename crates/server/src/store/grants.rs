@@ -4,6 +4,16 @@
 //! `domain::code` and `domain::refresh`; these functions read the state, ask the rule, and carry
 //! out its decision inside one transaction, deciding races by row counts of conditional updates
 //! (`... WHERE consumed_at IS NULL`), which both engines evaluate atomically.
+//!
+//! # Concurrency
+//! On SQLite every write runs on the one writer connection, so writes never interleave. On
+//! PostgreSQL writes run concurrently, in READ COMMITTED transactions (pinned by the store):
+//! - a code redemption is decided by one conditional `UPDATE`: a second redemption waits for
+//!   the first's row lock, then finds the code consumed (0 rows) and is treated as a replay;
+//! - a refresh first locks its grant's row (`lock_grant`), so concurrent refreshes of one
+//!   family, grace-window retries and revocations queue up and each one reads the state the
+//!   previous one committed. Without the lock, losers of the conditional updates would have to
+//!   re-read and retry, and under a burst some gave up with 503.
 
 use sqlx::{AnyConnection, Row};
 
@@ -361,140 +371,158 @@ async fn refresh(
 ) -> Result<Result<Issued, OauthError>, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
-    // A lost race re-reads the state; two rounds settle any interleaving.
-    for _ in 0..3 {
-        let row = sqlx::query(
-            "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
-                    s.consumed_at, s.retired_at, \
-                    g.grant_id, g.client_id, g.merchant_id, g.scopes, g.revoked_at \
-             FROM refresh_tokens r \
-             JOIN grants g ON g.grant_id = r.grant_id \
-             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
-             WHERE r.token_hash = $1",
-        )
-        .bind(&presented)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(r) = row else {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token is invalid",
-            )));
-        };
-        let successor: Option<Vec<u8>> = r.try_get(3)?;
-        let successor_unused = successor.is_some()
-            && r.try_get::<Option<i64>, _>(4)?.is_none()
-            && r.try_get::<Option<i64>, _>(5)?.is_none();
-        let state = PresentedState {
-            expires_at: r.try_get(0)?,
-            consumed_at: r.try_get(1)?,
-            retired_at: r.try_get(2)?,
-            successor_unused,
-        };
-        let grant_id: String = r.try_get(6)?;
-        let client_id: String = r.try_get(7)?;
-        let merchant_id: String = r.try_get(8)?;
-        let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
-        if client_id != req.client_id {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token was not issued to this client_id",
-            )));
+    let grant: Option<String> =
+        sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&presented)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(grant_id) = grant else {
+        return Ok(Err(OauthError::invalid_grant(
+            "the refresh token is invalid",
+        )));
+    };
+    // From here until commit no other refresh, retry or revocation of this grant runs, so the
+    // state read next is the state the decision acts on.
+    lock_grant(conn, &grant_id).await?;
+    let r = sqlx::query(
+        "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
+                s.consumed_at, s.retired_at, \
+                g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+         FROM refresh_tokens r \
+         JOIN grants g ON g.grant_id = r.grant_id \
+         LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+         WHERE r.token_hash = $1",
+    )
+    .bind(&presented)
+    .fetch_one(&mut *conn)
+    .await?;
+    let successor: Option<Vec<u8>> = r.try_get(3)?;
+    let successor_unused = successor.is_some()
+        && r.try_get::<Option<i64>, _>(4)?.is_none()
+        && r.try_get::<Option<i64>, _>(5)?.is_none();
+    let state = PresentedState {
+        expires_at: r.try_get(0)?,
+        consumed_at: r.try_get(1)?,
+        retired_at: r.try_get(2)?,
+        successor_unused,
+    };
+    let client_id: String = r.try_get(6)?;
+    let merchant_id: String = r.try_get(7)?;
+    let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(8)?)?;
+    if client_id != req.client_id {
+        return Ok(Err(OauthError::invalid_grant(
+            "the refresh token was not issued to this client_id",
+        )));
+    }
+    if r.try_get::<Option<i64>, _>(9)?.is_some() {
+        return Ok(Err(OauthError::invalid_grant(
+            "the authorization behind this refresh token has been revoked",
+        )));
+    }
+    let scopes = match &req.scope {
+        None => granted.clone(),
+        Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
+        Some(asked) => {
+            let extra: Vec<_> = asked.outside(&granted).collect();
+            return Ok(Err(OauthError::invalid_scope(format!(
+                "scope may only narrow the granted scopes; not granted: {}",
+                extra.join(" ")
+            ))));
         }
-        if r.try_get::<Option<i64>, _>(10)?.is_some() {
-            return Ok(Err(OauthError::invalid_grant(
-                "the authorization behind this refresh token has been revoked",
-            )));
-        }
-        let scopes = match &req.scope {
-            None => granted.clone(),
-            Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
-            Some(asked) => {
-                let extra: Vec<_> = asked.outside(&granted).collect();
-                return Ok(Err(OauthError::invalid_scope(format!(
-                    "scope may only narrow the granted scopes; not granted: {}",
-                    extra.join(" ")
-                ))));
-            }
-        };
+    };
 
-        let won = match refresh::decide(state, req.now, req.grace_ms) {
-            Decision::Expired => {
-                return Ok(Err(OauthError::invalid_grant(
-                    "the refresh token has expired; authorize the application again",
-                )))
-            }
-            Decision::Reuse => {
-                let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
-                    .merchant(merchant_id.as_str())
-                    .client(client_id.as_str())
-                    .grant(grant_id.as_str())
-                    .ip(req.origin.client_ip.clone());
-                record(conn, &event, req.now).await?;
-                revoke_grant(
-                    conn,
-                    &grant_id,
-                    RevokeReason::RefreshReuse,
-                    req.now,
-                    &req.origin,
-                )
-                .await?;
-                return Ok(Err(OauthError::invalid_grant(
-                    "the refresh token was already used; the authorization has been revoked",
-                )));
-            }
-            Decision::Rotate => {
-                sqlx::query(
-                    "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
-                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
-                )
-                .bind(req.now)
-                .bind(&new_hash)
-                .bind(&presented)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-            Decision::GraceRetry => {
-                let retired = sqlx::query(
-                    "UPDATE refresh_tokens SET retired_at = $1 \
-                     WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
-                )
-                .bind(req.now)
-                .bind(successor)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1;
-                if retired {
-                    sqlx::query(
-                        "UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2",
-                    )
-                    .bind(&new_hash)
-                    .bind(&presented)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                retired
-            }
-        };
-        if won {
-            insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
-            let event = AuditEvent::new(AuditKind::TokenRefreshed)
+    // The updates stay conditional: under the lock they always apply, and if a future change
+    // ever let two writers in, the row counts would still refuse the second.
+    let applied = match refresh::decide(state, req.now, req.grace_ms) {
+        Decision::Expired => {
+            return Ok(Err(OauthError::invalid_grant(
+                "the refresh token has expired; authorize the application again",
+            )))
+        }
+        Decision::Reuse => {
+            let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
                 .merchant(merchant_id.as_str())
                 .client(client_id.as_str())
                 .grant(grant_id.as_str())
                 .ip(req.origin.client_ip.clone());
             record(conn, &event, req.now).await?;
-            return Ok(Ok(Issued {
-                grant_id,
-                merchant_id,
-                scopes,
-            }));
+            revoke_grant(
+                conn,
+                &grant_id,
+                RevokeReason::RefreshReuse,
+                req.now,
+                &req.origin,
+            )
+            .await?;
+            return Ok(Err(OauthError::invalid_grant(
+                "the refresh token was already used; the authorization has been revoked",
+            )));
         }
+        Decision::Rotate => {
+            sqlx::query(
+                "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
+            )
+            .bind(req.now)
+            .bind(&new_hash)
+            .bind(&presented)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        Decision::GraceRetry => {
+            let retired = sqlx::query(
+                "UPDATE refresh_tokens SET retired_at = $1 \
+                 WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
+            )
+            .bind(req.now)
+            .bind(successor)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1;
+            if retired {
+                sqlx::query("UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2")
+                    .bind(&new_hash)
+                    .bind(&presented)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            retired
+        }
+    };
+    if !applied {
+        return Err(StoreError::Inconsistent(format!(
+            "grant {grant_id}: a refresh token changed while its grant was locked"
+        )));
     }
-    Err(StoreError::Unavailable(
-        "refresh token state kept changing; retry".into(),
-    ))
+    insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+    let event = AuditEvent::new(AuditKind::TokenRefreshed)
+        .merchant(merchant_id.as_str())
+        .client(client_id.as_str())
+        .grant(grant_id.as_str())
+        .ip(req.origin.client_ip.clone());
+    record(conn, &event, req.now).await?;
+    Ok(Ok(Issued {
+        grant_id,
+        merchant_id,
+        scopes,
+    }))
+}
+
+/// Takes the grant's row lock until the transaction ends, serialising every change to the
+/// grant's credentials. PostgreSQL: `SELECT ... FOR NO KEY UPDATE` (the lock an `UPDATE` of the
+/// row takes, so it also waits for, and holds off, revocations). SQLite needs nothing: its one
+/// writer connection runs one write at a time.
+async fn lock_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), StoreError> {
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SELECT grant_id FROM grants WHERE grant_id = $1 FOR NO KEY UPDATE")
+            .bind(grant_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn insert_tokens(

@@ -15,6 +15,8 @@ use ucoauth_server::{
     store::{Store, StoreOptions},
     AppState,
 };
+pub use ucoauth_testkit::html::{hidden_fields, hidden_value, location, query_param};
+use ucoauth_testkit::TestDatabase;
 use url::Url;
 
 pub const LOGIN: &str = "demo";
@@ -52,16 +54,18 @@ impl Write for LogWriter {
     }
 }
 
-/// A running server with its own database file and a clock the test controls.
+/// A running server with its own fresh database and a clock the test controls. The backend is
+/// SQLite unless `UCOAUTH_TEST_BACKEND=postgres` (see `ucoauth_testkit`): the same tests run
+/// against both.
 pub struct TestServer {
     pub base: String,
     pub api: String,
     pub clock: MockClock,
     pub store: Store,
     pub pepper: Pepper,
-    pub db_path: std::path::PathBuf,
+    /// Dropped after the server (field order): on PostgreSQL, dropping it drops the database.
+    pub db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -71,10 +75,8 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         log_buffer();
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("ucoauth.db");
-        let url = format!("sqlite://{}", db_path.display());
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        let db = TestDatabase::from_env().await;
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -93,9 +95,8 @@ impl TestServer {
             clock,
             store,
             pepper,
-            db_path,
+            db,
             shutdown: Some(tx),
-            _dir: dir,
         };
         server
             .seed_merchant("DEMO", "Demo Company", LOGIN, PASSWORD)
@@ -315,61 +316,6 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
-}
-
-pub fn location(r: &Response) -> String {
-    r.headers()
-        .get(header::LOCATION)
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-pub fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The value of the hidden input `name` in `html`.
-pub fn hidden_value(html: &str, name: &str) -> String {
-    hidden_fields(html)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no hidden input {name} in:\n{html}"))
-}
-
-/// Every `<input type="hidden" name=".." value="..">` in `html`, unescaped.
-pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = attr(rest, "name")?;
-            let value = attr(rest, "value").unwrap_or_default();
-            Some((name, value))
-        })
-        .collect()
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let tag = &tag[..tag.find('>')?];
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = start + tag[start..].find('"')?;
-    Some(unescape(&tag[start..end]))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&#60;", "<")
-        .replace("&gt;", ">")
-        .replace("&#62;", ">")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
 }
 
 /// Asserts an `ErrorResponse` with `status`, its `error_code`, and a `UC-REST-ERROR` header.
