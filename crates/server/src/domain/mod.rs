@@ -4,11 +4,13 @@
 //! a decision, and the store carries the decision out atomically.
 
 pub mod code;
+pub mod device;
 pub mod error;
 pub mod model;
 pub mod password;
 pub mod pkce;
 pub mod profile;
+pub mod rate_limit;
 pub mod redirect;
 pub mod refresh;
 pub mod scope;

@@ -91,6 +91,7 @@ pub enum RevokeOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeReason {
     CodeReplay,
+    DeviceCodeReplay,
     RefreshReuse,
     ClientRequest,
     Merchant,
@@ -101,6 +102,7 @@ impl RevokeReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CodeReplay => "code_replay",
+            Self::DeviceCodeReplay => "device_code_replay",
             Self::RefreshReuse => "refresh_reuse",
             Self::ClientRequest => "client_request",
             Self::Merchant => "merchant",
@@ -439,7 +441,8 @@ async fn refresh(
     ))
 }
 
-async fn insert_tokens(
+/// Issues an access/refresh pair for a grant (shared by every grant type).
+pub(crate) async fn insert_tokens(
     conn: &mut AnyConnection,
     grant_id: &str,
     scopes: &ScopeSet,
@@ -540,7 +543,7 @@ async fn find_token_owner(
     }))
 }
 
-fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
+pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text)
         .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))
 }

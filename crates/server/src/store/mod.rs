@@ -10,14 +10,17 @@
 //! commits into shared WAL flushes itself.
 //!
 //! # Adding a query
-//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
+//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `devices`,
+//! `sessions`, `rate_limits`),
 //! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
 //! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
+pub mod devices;
 pub mod grants;
 pub mod merchants;
+pub mod rate_limits;
 pub mod sessions;
 mod writer;
 

@@ -353,6 +353,7 @@ fn consent_page(
         developer_email: app.developer_email.clone(),
         developer_url: app.developer_url.clone(),
         redirect_host,
+        device_user_code: None,
         login: signed_in.user.login.clone(),
         merchant_id: signed_in.user.merchant_id.clone(),
         scopes: valid

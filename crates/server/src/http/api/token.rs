@@ -1,4 +1,5 @@
-//! `POST /oauth/token` (`oauthAccessToken`): the authorization-code and refresh-token grants.
+//! `POST /oauth/token` (`oauthAccessToken`): the authorization-code, refresh-token and device-code
+//! (RFC 8628 §3.4) grants.
 
 use axum::{
     extract::State,
@@ -18,19 +19,25 @@ use crate::{
     },
     http::{
         client_auth::ClientCredentials,
-        error::TokenError,
+        client_ip::ClientIp,
+        error::{ApiError, TokenError},
         form::{Duplicate, FormError, FormParams},
         AppState,
     },
-    store::grants::{CodeRedemption, Issued, NewTokens, Refresh},
+    store::{
+        devices::{DevicePoll, PollOutcome},
+        grants::{CodeRedemption, Issued, NewTokens, Refresh},
+        rate_limits::Counter,
+    },
 };
 
 pub async fn post(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Response {
-    match exchange(&state, &headers, form).await {
+    match exchange(&state, &ip, &headers, form).await {
         Ok(body) => {
             let mut response = (StatusCode::OK, Json(body)).into_response();
             // RFC 6749 §5.1.
@@ -56,6 +63,7 @@ fn required<'f>(form: &'f FormParams, name: &str, why: &str) -> Result<&'f str, 
 
 async fn exchange(
     state: &AppState,
+    ip: &ClientIp,
     headers: &HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<OauthTokenResponse, TokenError> {
@@ -127,11 +135,39 @@ async fn exchange(
                 })
                 .await?
         }
+        grant_type::DEVICE_CODE | grant_type::DEVICE_CODE_ALIAS => {
+            let device_code = required(&form, "device_code", " for the device_code grant")?;
+            let outcome = state
+                .store
+                .poll_device(DevicePoll {
+                    device_code_hash: pepper.digest(Purpose::DeviceCode, device_code),
+                    client_id: app.client_id.clone(),
+                    now,
+                    tokens,
+                    counters: vec![Counter::new(
+                        "device-poll-ip",
+                        ip.as_str(),
+                        state.config.device_poll_per_ip,
+                    )],
+                })
+                .await?;
+            match outcome {
+                PollOutcome::Issued(issued) => Ok(issued),
+                PollOutcome::Refused(e) => Err(e),
+                // Beyond slow_down: a flood from one address (product.md §4: 429, Retry-After).
+                PollOutcome::TooMany(t) => {
+                    return Err(TokenError::Server(ApiError::too_many_requests(
+                        t.retry_after_secs,
+                        "too many device_code polls from this address; poll no faster than the interval",
+                    )))
+                }
+            }
+        }
         other => {
             return Err(OauthError::new(
                 crate::domain::OauthErrorKind::UnsupportedGrantType,
                 format!(
-                    "grant_type {:?} is not supported; use authorization_code or refresh_token",
+                    "grant_type {:?} is not supported; use authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code",
                     truncate(other)
                 ),
             )
