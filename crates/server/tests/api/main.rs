@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authorize;
+mod device;
 mod flow;
 mod me;
 mod official_sdk;
