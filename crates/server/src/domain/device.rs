@@ -332,7 +332,13 @@ mod tests {
             UserCode::parse(&"B".repeat(10_000)),
             Err(UserCodeError::WrongLength)
         );
-        for bad in ["BCDF-GHJ0", "OCDF-GHJK", "BCDF-GHJ1", "BCDF-GHJL", "BCDF-GHJÜ"] {
+        for bad in [
+            "BCDF-GHJ0",
+            "OCDF-GHJK",
+            "BCDF-GHJ1",
+            "BCDF-GHJL",
+            "BCDF-GHJÜ",
+        ] {
             assert_eq!(
                 UserCode::parse(bad),
                 Err(UserCodeError::BadCharacter),
@@ -403,7 +409,10 @@ mod tests {
             ..pending()
         };
         // Even when polled too fast: a client should learn at once that it can stop.
-        assert_eq!(refused(poll(&denied, "c1", 1)), OauthErrorKind::AccessDenied);
+        assert_eq!(
+            refused(poll(&denied, "c1", 1)),
+            OauthErrorKind::AccessDenied
+        );
         assert_eq!(
             refused(poll(&pending(), "c1", 900_000)),
             OauthErrorKind::ExpiredToken
@@ -421,7 +430,10 @@ mod tests {
             grant_revoked: true,
             ..pending()
         };
-        assert_eq!(refused(poll(&revoked, "c1", 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused(poll(&revoked, "c1", 1)),
+            OauthErrorKind::InvalidGrant
+        );
     }
 
     #[test]
@@ -430,12 +442,18 @@ mod tests {
             approved: true,
             ..pending()
         };
-        assert_eq!(refused(poll(&approved, "c2", 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused(poll(&approved, "c2", 1)),
+            OauthErrorKind::InvalidGrant
+        );
         let redeemed = StoredDeviceCode {
             redeemed: true,
             ..approved
         };
-        assert_eq!(refused(poll(&redeemed, "c2", 1)), OauthErrorKind::InvalidGrant);
+        assert_eq!(
+            refused(poll(&redeemed, "c2", 1)),
+            OauthErrorKind::InvalidGrant
+        );
     }
 
     #[test]

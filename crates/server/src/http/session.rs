@@ -130,7 +130,10 @@ pub fn login_csrf_ok(state: &AppState, headers: &HeaderMap, presented: Option<&s
 /// entry form shown before sign-in).
 pub fn device_nonce(state: &AppState) -> (String, String) {
     let nonce = secret::new_token();
-    let token = state.config.pepper.derive_token(Purpose::DeviceCsrf, &nonce);
+    let token = state
+        .config
+        .pepper
+        .derive_token(Purpose::DeviceCsrf, &nonce);
     (nonce, token)
 }
 

@@ -105,7 +105,11 @@ async fn decide(server: &TestServer, browser: &Client, html: &str, decision: &st
 
 /// Signs in, enters `user_code`, and answers the consent screen; asserts the 303 to the
 /// matching result page and returns the result page's HTML.
-async fn approve_or_deny(server: &TestServer, user_code: &str, decision: &str) -> String {
+pub(crate) async fn approve_or_deny(
+    server: &TestServer,
+    user_code: &str,
+    decision: &str,
+) -> String {
     let browser = signed_in_browser(server).await;
     let consent = enter_code(server, &browser, user_code).await;
     assert_eq!(consent.status(), StatusCode::OK);
@@ -182,7 +186,9 @@ async fn device_flow_from_the_verification_page_to_tokens_that_refresh_identify_
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(
-        html.contains(&format!("name=\"user_code\" type=\"text\" value=\"{user_code}\"")),
+        html.contains(&format!(
+            "name=\"user_code\" type=\"text\" value=\"{user_code}\""
+        )),
         "{html}"
     );
     let csrf = hidden_value(&html, "csrf_token");
@@ -285,6 +291,14 @@ async fn device_flow_from_the_verification_page_to_tokens_that_refresh_identify_
     assert!(!contains(&device_code));
     assert!(!contains(&user_code));
     assert!(!contains(&user_code.replace('-', "")));
+    // Nor in the logs.
+    let logs = captured_logs();
+    assert!(
+        logs.contains("device authorization approved"),
+        "logging works"
+    );
+    assert!(!logs.contains(&device_code));
+    assert!(!logs.contains(&user_code));
 }
 
 #[tokio::test]
@@ -301,12 +315,11 @@ async fn a_denial_is_recorded_and_the_device_gets_access_denied() {
     let r = poll(&server, &client_id, &text(&device, "device_code")).await;
     assert_oauth_error(r, StatusCode::BAD_REQUEST, "access_denied").await;
 
-    let (denied, who, grants): (Option<i64>, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT denied_at, merchant_id, grant_id FROM device_codes",
-    )
-    .fetch_one(server.store.pool())
-    .await
-    .unwrap();
+    let (denied, who, grants): (Option<i64>, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT denied_at, merchant_id, grant_id FROM device_codes")
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
     assert!(denied.is_some());
     assert_eq!(who.as_deref(), Some("DEMO"));
     assert!(grants.is_none(), "a denial creates no grant");
@@ -483,7 +496,10 @@ async fn typed_codes_may_be_lower_case_or_without_the_dash_and_wrong_ones_are_re
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let html = r.text().await.unwrap();
     assert!(html.contains("That code was not recognized"), "{html}");
-    assert!(html.contains(&format!("value=\"{wrong}\"")), "the typed code is kept");
+    assert!(
+        html.contains(&format!("value=\"{wrong}\"")),
+        "the typed code is kept"
+    );
 
     // Malformed ones say what is wrong.
     let r = enter_code(&server, &browser, "BCDF-GHJ").await;
