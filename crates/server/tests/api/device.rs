@@ -779,3 +779,32 @@ async fn flooding_device_authorize_or_polling_is_429_with_retry_after() {
     assert_oauth_error(r, StatusCode::BAD_REQUEST, "authorization_pending").await;
     authorize(&server, &client_id, "crm").await;
 }
+
+#[tokio::test]
+async fn concurrent_polls_redeem_an_approved_device_code_exactly_once() {
+    let server = TestServer::start_with(|c| {
+        c.device_poll_per_ip = Limit::new(1_000, 60_000);
+    })
+    .await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let device = authorize(&server, &client_id, "crm").await;
+    let code = text(&device, "device_code");
+    approve_or_deny(&server, &text(&device, "user_code"), "approve").await;
+
+    let polls = (0..16).map(|_| poll(&server, &client_id, &code));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(polls)
+        .await
+        .iter()
+        .map(Response::status)
+        .collect();
+    let issued = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(issued, 1, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST));
+    let access_tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_tokens")
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(access_tokens, 1);
+}
