@@ -23,6 +23,8 @@ pub enum Purpose {
     Session,
     LoginCsrf,
     SessionCsrf,
+    /// The verification-page form before sign-in, bound to a nonce cookie.
+    DeviceCsrf,
     DeviceCode,
     UserCode,
     SimpleKey,
@@ -38,6 +40,7 @@ impl Purpose {
             Self::Session => b"session",
             Self::LoginCsrf => b"login-csrf",
             Self::SessionCsrf => b"session-csrf",
+            Self::DeviceCsrf => b"device-csrf",
             Self::DeviceCode => b"device-code",
             Self::UserCode => b"user-code",
             Self::SimpleKey => b"simple-key",

@@ -85,6 +85,12 @@ impl ApiError {
             .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"ucoauth\"")
     }
 
+    /// 429 with `Retry-After` (RFC 6585 §4).
+    pub fn too_many_requests(retry_after_secs: i64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            .with_header(header::RETRY_AFTER, &retry_after_secs.max(1).to_string())
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

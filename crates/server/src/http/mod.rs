@@ -1,11 +1,12 @@
-//! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login and consent pages,
-//! and the cross-cutting layers (security headers, panic guard, request tracing).
+//! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login, consent and device
+//! verification pages, and the cross-cutting layers (security headers, panic guard, request
+//! tracing).
 
 pub mod api;
 pub mod client_auth;
+pub mod client_ip;
 pub mod error;
 pub mod form;
-pub mod origin;
 pub mod pages;
 pub mod rate_limit;
 pub mod session;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::TOKEN, post(api::token::post))
         .route(paths::REVOKE, post(api::revoke::post))
+        .route(paths::DEVICE_AUTHORIZE, post(api::device::post))
         .route(paths::ME, get(api::me::get));
 
     let limit = BodyLimit(state.config.max_body_bytes);
@@ -73,6 +75,13 @@ pub fn router(state: AppState) -> Router {
         .route(paths::ADMIN_AUTHORIZE, get(api::authorize::admin_alias))
         .route("/login", get(pages::login::get).post(pages::login::post))
         .route("/logout", post(pages::login::logout))
+        .route(
+            pages::device::DEVICE_PAGE,
+            get(pages::device::get).post(pages::device::post),
+        )
+        .route(pages::device::DEVICE_DECISION, post(pages::device::decide))
+        .route(pages::device::DEVICE_APPROVED, get(pages::device::approved))
+        .route(pages::device::DEVICE_DENIED, get(pages::device::denied))
         .route("/", get(pages::home::get))
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))

@@ -15,6 +15,8 @@ use crate::domain::{
 
 pub const SESSION_COOKIE: &str = "ucoauth_session";
 pub const LOGIN_COOKIE: &str = "ucoauth_login";
+/// Nonce for the device verification form of a browser that is not signed in yet.
+pub const DEVICE_COOKIE: &str = "ucoauth_device";
 
 /// The value of cookie `name`, if sent.
 pub fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -119,6 +121,29 @@ pub fn login_csrf_ok(state: &AppState, headers: &HeaderMap, presented: Option<&s
                 .config
                 .pepper
                 .verify_derived(Purpose::LoginCsrf, nonce, token)
+        }
+        _ => false,
+    }
+}
+
+/// A device-form nonce and the CSRF token bound to it (the login nonce's twin, for the code
+/// entry form shown before sign-in).
+pub fn device_nonce(state: &AppState) -> (String, String) {
+    let nonce = secret::new_token();
+    let token = state
+        .config
+        .pepper
+        .derive_token(Purpose::DeviceCsrf, &nonce);
+    (nonce, token)
+}
+
+pub fn device_csrf_ok(state: &AppState, headers: &HeaderMap, presented: Option<&str>) -> bool {
+    match (read_cookie(headers, DEVICE_COOKIE), presented) {
+        (Some(nonce), Some(token)) => {
+            state
+                .config
+                .pepper
+                .verify_derived(Purpose::DeviceCsrf, nonce, token)
         }
         _ => false,
     }

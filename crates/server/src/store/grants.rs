@@ -105,6 +105,7 @@ pub enum RevokeOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeReason {
     CodeReplay,
+    DeviceCodeReplay,
     RefreshReuse,
     ClientRequest,
     Merchant,
@@ -115,6 +116,7 @@ impl RevokeReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CodeReplay => "code_replay",
+            Self::DeviceCodeReplay => "device_code_replay",
             Self::RefreshReuse => "refresh_reuse",
             Self::ClientRequest => "client_request",
             Self::Merchant => "merchant",
@@ -525,7 +527,8 @@ async fn lock_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), Stor
     Ok(())
 }
 
-async fn insert_tokens(
+/// Issues an access/refresh pair for a grant (shared by every grant type).
+pub(crate) async fn insert_tokens(
     conn: &mut AnyConnection,
     grant_id: &str,
     scopes: &ScopeSet,
@@ -636,7 +639,7 @@ async fn find_token_owner(
     }))
 }
 
-fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
+pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text)
         .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))
 }

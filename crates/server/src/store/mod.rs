@@ -18,16 +18,19 @@
 //! `Retry-After`. The pool reconnects by itself when the database is back.
 //!
 //! # Adding a query
-//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
+//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `devices`,
+//! `sessions`, `rate_limits`),
 //! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
 //! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
 pub mod audit;
+pub mod devices;
 pub mod grants;
 pub mod janitor;
 pub mod merchants;
+pub mod rate_limits;
 pub mod sessions;
 mod writer;
 

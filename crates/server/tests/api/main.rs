@@ -8,6 +8,7 @@ mod hostile;
 
 mod audit;
 mod authorize;
+mod device;
 mod flow;
 mod janitor;
 mod me;

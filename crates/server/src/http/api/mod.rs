@@ -1,6 +1,7 @@
 //! The UltraCart REST API v2 OAuth endpoints.
 
 pub mod authorize;
+pub mod device;
 pub mod me;
 pub mod revoke;
 pub mod token;

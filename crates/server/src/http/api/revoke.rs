@@ -9,9 +9,9 @@ use crate::{
     domain::{profile::Policy, secret::Purpose},
     http::{
         client_auth::ClientCredentials,
+        client_ip::ClientIp,
         error::ApiError,
         form::{Duplicate, FormError, FormParams},
-        origin::ClientIp,
         rate_limit::{too_many, Failures, Limit},
         AppState,
     },
@@ -24,7 +24,7 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
-    let ip_key = ip.0.clone().unwrap_or_else(|| "unknown".to_owned());
+    let ip_key = ip.as_str().to_owned();
     if let Some(wait) = state.limiters.blocked(Failures::TokenIp, &ip_key) {
         return Err(too_many(wait, "failed requests from this address"));
     }
