@@ -10,13 +10,15 @@
 //! commits into shared WAL flushes itself.
 //!
 //! # Adding a query
-//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
-//! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
-//! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
+//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `keys`,
+//! `sessions`), write it with `$1`-style placeholders (both engines accept them), use only
+//! `TEXT`, `BIGINT` and blob columns (the `Any` driver's common ground), and keep time as epoch
+//! milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
 pub mod grants;
+pub mod keys;
 pub mod merchants;
 pub mod sessions;
 mod writer;
