@@ -61,7 +61,7 @@ pub async fn create_merchant(
     add_user(store, &input.merchant_id, &input.login, input.password, now).await
 }
 
-fn check_login(login: &str, errors: &mut FieldErrors) {
+pub fn check_login(login: &str, errors: &mut FieldErrors) {
     if !model::is_valid_login(login) {
         errors.push(
             "login",
@@ -71,7 +71,7 @@ fn check_login(login: &str, errors: &mut FieldErrors) {
     }
 }
 
-fn check_password(password: &str, errors: &mut FieldErrors) {
+pub fn check_password(password: &str, errors: &mut FieldErrors) {
     if password.chars().count() < password::MIN_LEN {
         errors.push(
             "password",

@@ -74,6 +74,10 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// The messages for `field`, joined, if it has any.
     pub fn get(&self, field: &str) -> Option<String> {
         let messages: Vec<&str> = self

@@ -1,6 +1,7 @@
-//! Server-rendered pages: sign-in, consent, errors. They work without JavaScript; forms carry
+//! Server-rendered pages: sign-in, consent, errors, and the back office. They work without JavaScript; forms carry
 //! CSRF tokens; the security headers of `http::security_headers` forbid framing.
 
+pub mod backoffice;
 pub mod home;
 pub mod login;
 pub mod views;
