@@ -1,8 +1,11 @@
 //! The command tree.
 
 mod app;
+mod grant;
+mod key;
 mod merchant;
 mod serve;
+mod user;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -11,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 /// Start a server with `ucoauth serve`, add a merchant with `ucoauth merchant create`, register
 /// an application with `ucoauth app create`, then send a browser to
 /// /rest/v2/oauth/authorize?response_type=code&client_id=...&state=... on the server.
+/// The same operations are in the back office (sign in at / on the server) and its JSON API
+/// (/admin/api/v1).
 #[derive(Debug, Parser)]
 #[command(name = "ucoauth", version, propagate_version = true)]
 pub struct Cli {
@@ -48,6 +53,15 @@ pub enum Command {
     /// Manage developer applications (OAuth clients).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Look at and revoke the applications merchants authorized.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
+    /// Manage merchants' simple API keys (x-ultracart-simple-key).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Manage merchant users (add, remove, change password).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +69,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Merchant(cmd) => merchant::run(&cli.global, cmd).await,
         Command::App(cmd) => app::run(&cli.global, cmd).await,
+        Command::Grant(cmd) => grant::run(&cli.global, cmd).await,
+        Command::Key(cmd) => key::run(&cli.global, cmd).await,
+        Command::User(cmd) => user::run(&cli.global, cmd).await,
     }
 }
 
@@ -82,4 +99,21 @@ pub async fn open(
 pub fn now() -> i64 {
     use ucoauth_server::clock::Clock;
     ucoauth_server::clock::SystemClock.now()
+}
+
+/// The first line of standard input, for `--password-stdin`.
+pub fn read_password_stdin() -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the password from standard input")?;
+    let password = input.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        anyhow::bail!(
+            "no password on standard input; pipe it in, e.g. echo 'a long password' | ucoauth ... --password-stdin"
+        );
+    }
+    Ok(password)
 }

@@ -237,9 +237,7 @@ pub async fn get_application(
     };
     found
         .filter(|app| within.allows(app.owner_merchant_id.as_deref()))
-        .ok_or_else(|| {
-            AdminError::NotFound(format!("no application with client_id {client_id:?}"))
-        })
+        .ok_or_else(|| AdminError::NotFound(format!("no application with client_id {client_id:?}")))
 }
 
 /// Applies `changes` to an application, validating the result as a whole.
@@ -311,7 +309,9 @@ pub async fn rotate_secret(
 ) -> Result<CreatedApplication, AdminError> {
     let app = get_application(store, within, client_id).await?;
     let client_secret = secret::new_client_secret();
-    let hash = pepper.digest(Purpose::ClientSecret, &client_secret).to_vec();
+    let hash = pepper
+        .digest(Purpose::ClientSecret, &client_secret)
+        .to_vec();
     let hint = secret::hint(&client_secret);
     if !store
         .set_client_secret(app.client_id.clone(), hash.clone(), hint.clone(), now)
@@ -456,7 +456,10 @@ mod tests {
         for (case, field, label) in cases {
             let err = validate_application(&case).unwrap_err();
             let text = err.to_string();
-            assert!(text.starts_with(label), "{text:?} should start with {label:?}");
+            assert!(
+                text.starts_with(label),
+                "{text:?} should start with {label:?}"
+            );
             let fields = err.field_errors().unwrap();
             assert_eq!(fields.0.len(), 1, "{fields:?}");
             assert!(fields.get(field).is_some(), "{fields:?} lacks {field}");
@@ -468,13 +471,25 @@ mod tests {
         let bad = NewApplication {
             name: String::new(),
             developer_email: "x".into(),
-            redirect_uris: vec!["http://app.example/cb".into(), "https://ok.example/cb".into()],
+            redirect_uris: vec![
+                "http://app.example/cb".into(),
+                "https://ok.example/cb".into(),
+            ],
             scopes: vec![],
             ..Default::default()
         };
         let err = validate_application(&bad).unwrap_err();
-        let fields: Vec<&str> = err.field_errors().unwrap().0.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["name", "developer_email", "redirect_uris", "scopes"]);
+        let fields: Vec<&str> = err
+            .field_errors()
+            .unwrap()
+            .0
+            .iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["name", "developer_email", "redirect_uris", "scopes"]
+        );
         assert_eq!(
             err.field_errors().unwrap().get("redirect_uris").unwrap(),
             "\"http://app.example/cb\" must use https (plain http is allowed only for loopback hosts)"

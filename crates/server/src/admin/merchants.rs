@@ -185,8 +185,7 @@ pub async fn remove_user(
     let user = get_user(store, within, user_id).await?;
     if acting_user_id == Some(user.user_id.as_str()) {
         return Err(AdminError::Forbidden(
-            "you cannot remove the user you are signed in as; sign in as another user first"
-                .into(),
+            "you cannot remove the user you are signed in as; sign in as another user first".into(),
         ));
     }
     match store

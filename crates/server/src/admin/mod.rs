@@ -20,9 +20,9 @@ pub mod merchants;
 pub mod views;
 
 pub use applications::{
-    create_application, delete_application, get_application, list_applications,
-    rotate_secret, update_application, validate_application, ApplicationChanges,
-    CreatedApplication, NewApplication,
+    create_application, delete_application, get_application, list_applications, rotate_secret,
+    update_application, validate_application, ApplicationChanges, CreatedApplication,
+    NewApplication,
 };
 pub use grants::{list_grants, revoke_grant};
 pub use keys::{create_key, list_keys, revoke_key, CreatedKey, NewKey};

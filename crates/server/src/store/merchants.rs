@@ -142,11 +142,10 @@ impl Store {
     }
 
     pub async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let row =
-            sqlx::query("SELECT user_id, merchant_id, login FROM users WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query("SELECT user_id, merchant_id, login FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.map(|r| User {
             user_id: r.get(0),
             merchant_id: r.get(1),
@@ -167,10 +166,12 @@ impl Store {
                 if backend == Backend::Postgres {
                     // Two removals of a merchant's last two users must not both pass the count
                     // below; locking the merchant row serialises them. (SQLite has one writer.)
-                    sqlx::query("SELECT merchant_id FROM merchants WHERE merchant_id = $1 FOR UPDATE")
-                        .bind(&merchant_id)
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "SELECT merchant_id FROM merchants WHERE merchant_id = $1 FOR UPDATE",
+                    )
+                    .bind(&merchant_id)
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 let exists: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM users WHERE user_id = $1 AND merchant_id = $2",

@@ -7,9 +7,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{
-    done_response, list_response, one_response, paging, Caller, Id, JsonBody, Permission,
-};
+use super::{done_response, list_response, one_response, paging, Caller, Id, JsonBody, Permission};
 use crate::{
     admin::{self, views::KeyView, NewKey},
     http::{error::ApiError, AppState},

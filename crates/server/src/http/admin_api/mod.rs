@@ -157,10 +157,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         if !safe {
-            let presented = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok());
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if !signed_in.csrf_ok(state, presented) {
                 return Err(ApiError::forbidden(
                     "a change made with a session cookie must carry the session's CSRF token \

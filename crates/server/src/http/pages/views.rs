@@ -38,7 +38,6 @@ pub struct ErrorPage {
     pub hint: String,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,15 +10,15 @@ use axum::{
 use super::{
     admin_error_page, page, see_other, signed_in, signed_in_form, text,
     views::{
-        scope_choices, ApplicationDeletePage, ApplicationForm, ApplicationPage, ApplicationsPage,
-        AppRow, SecretPage,
+        scope_choices, AppRow, ApplicationDeletePage, ApplicationForm, ApplicationPage,
+        ApplicationsPage, SecretPage,
     },
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
-    http::admin_api::Id,
     admin::{self, views::display_time, AdminError, ApplicationChanges, NewApplication, Within},
     domain::model::Application,
+    http::admin_api::Id,
     http::{error::ApiError, form::FormError, form::FormParams, AppState},
 };
 
@@ -157,8 +157,7 @@ pub async fn create(
         owner_merchant_id: Some(signed_in.user.merchant_id.clone()),
     };
     let chrome = Chrome::new(&state, &signed_in, Area::Applications);
-    match admin::create_application(&state.store, &state.config.pepper, input, state.now()).await
-    {
+    match admin::create_application(&state.store, &state.config.pepper, input, state.now()).await {
         Ok(created) => {
             let app = created.application;
             page(
@@ -167,7 +166,11 @@ pub async fn create(
                     chrome,
                     title: format!("{} is registered", app.name),
                     intro: "Give your application its client_id and client secret.".into(),
-                    facts: vec![("client_id".into(), app.client_id.clone(), "client-id".into())],
+                    facts: vec![(
+                        "client_id".into(),
+                        app.client_id.clone(),
+                        "client-id".into(),
+                    )],
                     secret_label: "Client secret".into(),
                     secret: created.client_secret,
                     continue_to: format!("/applications/{}", app.client_id),
@@ -267,8 +270,7 @@ pub async fn update(
         require_pkce: Some(f.require_pkce),
         profile: None,
     };
-    match admin::update_application(&state.store, within, &client_id, changes, state.now()).await
-    {
+    match admin::update_application(&state.store, within, &client_id, changes, state.now()).await {
         Ok(_) => see_other(&format!("/applications/{client_id}?notice=saved")),
         Err(AdminError::Invalid(errors)) => {
             let app = match admin::get_application(&state.store, within, &client_id).await {

@@ -13,8 +13,8 @@ use super::{
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
-    http::admin_api::Id,
     admin::{self, views::display_time, Within},
+    http::admin_api::Id,
     http::{form::FormError, form::FormParams, AppState},
 };
 
@@ -31,8 +31,7 @@ pub async fn list(
     };
     let query = ListQuery::parse(query.as_deref());
     let listed =
-        match admin::list_grants(&state.store, &signed_in.user.merchant_id, query.paging()).await
-        {
+        match admin::list_grants(&state.store, &signed_in.user.merchant_id, query.paging()).await {
             Ok(l) => l,
             Err(e) => return admin_error_page(e),
         };
@@ -44,9 +43,7 @@ pub async fn list(
             scopes: describe_all(g.scopes.names()),
             application_name: g.application_name,
             developer_name: g.developer_name,
-            approved_by: g
-                .approved_by
-                .unwrap_or_else(|| "a removed user".to_owned()),
+            approved_by: g.approved_by.unwrap_or_else(|| "a removed user".to_owned()),
             created: display_time(g.created_at),
             last_used: g
                 .last_used_at

@@ -12,8 +12,8 @@ use super::{
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
-    http::admin_api::Id,
     admin::{self, views::display_time, AdminError, FieldErrors, NewKey, Within},
+    http::admin_api::Id,
     http::{form::FormError, form::FormParams, session::SignedIn, AppState},
 };
 
@@ -149,7 +149,13 @@ pub async fn revoke(
         Err(r) => return r,
     };
     let merchant = signed_in.user.merchant_id.clone();
-    match admin::revoke_key(&state.store, Within::Merchant(&merchant), &key_id, state.now()).await
+    match admin::revoke_key(
+        &state.store,
+        Within::Merchant(&merchant),
+        &key_id,
+        state.now(),
+    )
+    .await
     {
         Ok(()) => see_other("/keys?notice=key-revoked"),
         Err(e) => admin_error_page(e),

@@ -155,9 +155,10 @@ pub async fn signed_in_form(
 /// Renders a back-office page with its CSP.
 pub fn page(status: StatusCode, template: &impl Template) -> Response {
     let mut response = render(status, template);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     response
 }
 

@@ -12,9 +12,9 @@ use super::{
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
-    http::admin_api::Id,
     admin::{self, merchants, views::display_time, AdminError, FieldErrors, Within},
     domain::secret::Purpose,
+    http::admin_api::Id,
     http::{form::FormError, form::FormParams, session::SignedIn, AppState},
 };
 
