@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authorize;
+mod backoffice;
 mod flow;
 mod me;
 mod official_sdk;
