@@ -369,11 +369,18 @@ async fn every_application_validation_message_is_shown_next_to_its_field() {
     assert_eq!(app.developer_email, "dev@page.example");
 }
 
+/// A form's fields, the field whose message is expected, and the message.
+type Case = (
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
+
 #[tokio::test]
 async fn key_and_user_validation_messages_are_shown_next_to_their_fields() {
     let server = TestServer::start().await;
     let browser = server.back_office().await;
-    let key_cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let key_cases: Vec<Case> = vec![
         (
             vec![("name", ""), ("scopes", "item_read")],
             "name",
@@ -397,7 +404,7 @@ async fn key_and_user_validation_messages_are_shown_next_to_their_fields() {
         let shown = element_text(&html, &format!("{field}-error")).unwrap();
         assert!(shown.contains(message), "{shown:?}");
     }
-    let user_cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let user_cases: Vec<Case> = vec![
         (
             vec![
                 ("login", "a b"),
@@ -915,6 +922,10 @@ async fn long_lists_are_paginated() {
     assert_eq!(second.matches("<tr>").count(), 6);
     assert!(second.contains("App 00") && second.contains("rel=\"prev\""));
     assert!(!second.contains("rel=\"next\""));
+    // Past the end: no rows, and a way back to the last page (not "no applications yet").
+    let (_, beyond) = server.page(&browser, "/applications?page=9").await;
+    assert!(!beyond.contains("No developer applications yet."));
+    assert!(beyond.contains("href=\"/applications?page=2\" rel=\"prev\""));
     // Nonsense page numbers fall back to the first page.
     let (status, html) = server.page(&browser, "/applications?page=-3").await;
     assert_eq!(status, StatusCode::OK);
