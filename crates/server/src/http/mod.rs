@@ -1,5 +1,7 @@
 //! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login and consent pages,
-//! and the cross-cutting layers (security headers, panic guard, request tracing).
+//! the back office (`pages::backoffice`) and its JSON twin under `/admin/api/v1`
+//! (`admin_api`), and the cross-cutting layers (security headers, panic guard, request
+//! tracing).
 
 pub mod admin_api;
 pub mod api;
