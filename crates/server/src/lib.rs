@@ -5,10 +5,12 @@
 //!   profiles, credential hashing), free of I/O.
 //! - [`store`]: SQLite and PostgreSQL storage through one [`store::Store`], with group commit.
 //! - [`http`]: the axum router: the UltraCart `/rest/v2/oauth/*` API, the login and consent
-//!   pages, and the mapping of every error to UltraCart's wire shapes.
+//!   pages, the back office (pages and the `/admin/api/v1` JSON API), and the mapping of every
+//!   error to UltraCart's wire shapes.
 //! - [`config`]: server settings and the pepper (the key for credential hashes).
 //! - [`clock`]: time as a dependency, so tests can move it.
-//! - [`admin`]: operations shared by the CLI and the back office (create merchant, app, ...).
+//! - [`admin`]: operations shared by the CLI, the back-office pages and the admin API
+//!   (applications, grants, simple keys, merchants and users).
 
 pub mod admin;
 pub mod clock;

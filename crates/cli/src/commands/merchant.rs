@@ -1,8 +1,5 @@
 //! `ucoauth merchant ...`.
 
-use std::io::Read;
-
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ucoauth_server::admin;
@@ -54,14 +51,7 @@ pub async fn run(global: &Global, cmd: MerchantCommand) -> anyhow::Result<()> {
 }
 
 async fn create(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .context("cannot read the password from standard input")?;
-    let password = input.lines().next().unwrap_or_default().to_owned();
-    if password.is_empty() {
-        bail!("no password on standard input; pipe it in, e.g. echo 'secret password' | ucoauth merchant create ... --password-stdin");
-    }
+    let password = super::read_password_stdin()?;
     let (store, _) = super::open(global).await?;
     let user = admin::create_merchant(
         &store,

@@ -2,9 +2,12 @@
 
 mod app;
 mod audit;
+mod grant;
 mod janitor;
+mod key;
 mod merchant;
 mod serve;
+mod user;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -13,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 /// Start a server with `ucoauth serve`, add a merchant with `ucoauth merchant create`, register
 /// an application with `ucoauth app create`, then send a browser to
 /// /rest/v2/oauth/authorize?response_type=code&client_id=...&state=... on the server.
+/// The same operations are in the back office (sign in at / on the server) and its JSON API
+/// (/admin/api/v1).
 #[derive(Debug, Parser)]
 #[command(name = "ucoauth", version, propagate_version = true)]
 pub struct Cli {
@@ -54,6 +59,15 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Remove expired codes, tokens and sessions, and long-revoked grants, now.
     Janitor(janitor::JanitorArgs),
+    /// Look at and revoke the applications merchants authorized.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
+    /// Manage merchants' simple API keys (x-ultracart-simple-key).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Manage merchant users (add, remove, change password).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -63,6 +77,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(cmd) => app::run(&cli.global, cmd).await,
         Command::Audit(args) => audit::run(&cli.global, args).await,
         Command::Janitor(args) => janitor::run(&cli.global, args).await,
+        Command::Grant(cmd) => grant::run(&cli.global, cmd).await,
+        Command::Key(cmd) => key::run(&cli.global, cmd).await,
+        Command::User(cmd) => user::run(&cli.global, cmd).await,
     }
 }
 
@@ -101,4 +118,21 @@ pub async fn open_with(
 pub fn now() -> i64 {
     use ucoauth_server::clock::Clock;
     ucoauth_server::clock::SystemClock.now()
+}
+
+/// The first line of standard input, for `--password-stdin`.
+pub fn read_password_stdin() -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the password from standard input")?;
+    let password = input.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        anyhow::bail!(
+            "no password on standard input; pipe it in, e.g. echo 'a long password' | ucoauth ... --password-stdin"
+        );
+    }
+    Ok(password)
 }

@@ -16,6 +16,7 @@ use axum::{
 use ucoauth_wire::{params::header::UC_REST_ERROR, ErrorResponse, OauthTokenResponse};
 
 use crate::{
+    admin::AdminError,
     domain::{OauthError, OauthErrorKind},
     store::StoreError,
 };
@@ -40,6 +41,7 @@ impl ApiError {
             403 => "You are not allowed to do that.",
             404 => "Not found.",
             405 => "That method is not allowed here.",
+            409 => "That cannot be done in the current state.",
             429 => "Too many requests; please wait and try again.",
             503 => "The service is temporarily unavailable; please try again shortly.",
             _ => "Something went wrong on our side.",
@@ -130,6 +132,18 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, format!("{what} already exists"))
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(_) => Self::bad_request(e.to_string()),
+            AdminError::NotFound(m) => Self::not_found(m),
+            AdminError::Forbidden(m) => Self::forbidden(m),
+            AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            AdminError::Store(s) => s.into(),
         }
     }
 }

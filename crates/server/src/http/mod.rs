@@ -1,7 +1,9 @@
 //! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login, consent and device
-//! verification pages, and the cross-cutting layers (security headers, panic guard, request
+//! verification pages, the back office (`pages::backoffice`) and its JSON twin under
+//! `/admin/api/v1` (`admin_api`), and the cross-cutting layers (security headers, panic guard, request
 //! tracing).
 
+pub mod admin_api;
 pub mod api;
 pub mod client_auth;
 pub mod client_ip;
@@ -70,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route(paths::ME, get(api::me::get));
 
     let limit = BodyLimit(state.config.max_body_bytes);
+    // HSTS only when browsers reach us over TLS (a header on plain http is ignored anyway,
+    // and would pin a development host).
+    let hsts = state.config.public_url.scheme() == "https";
     Router::new()
         .nest(paths::API_BASE, api)
         .route(paths::ADMIN_AUTHORIZE, get(api::authorize::admin_alias))
@@ -83,18 +88,20 @@ pub fn router(state: AppState) -> Router {
         .route(pages::device::DEVICE_APPROVED, get(pages::device::approved))
         .route(pages::device::DEVICE_DENIED, get(pages::device::denied))
         .route("/", get(pages::home::get))
+        .merge(backoffice_routes())
+        .nest(admin_api::BASE, admin_api::router())
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(|| async {
-            ApiError::not_found("no such endpoint; the API lives under /rest/v2")
-        })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limit);
             next.run(req)
         }))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            security_headers(req, next, hsts)
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a request handler panicked").into_response()
         }))
@@ -117,6 +124,53 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+/// The back-office pages (see `pages::backoffice`).
+fn backoffice_routes() -> Router<AppState> {
+    use pages::backoffice::{applications, authorized, keys, users};
+    Router::new()
+        .route("/applications", get(applications::list))
+        .route(
+            "/applications/new",
+            get(applications::new_form).post(applications::create),
+        )
+        .route(
+            "/applications/{client_id}",
+            get(applications::show).post(applications::update),
+        )
+        .route(
+            "/applications/{client_id}/rotate-secret",
+            post(applications::rotate_secret),
+        )
+        .route(
+            "/applications/{client_id}/delete",
+            get(applications::confirm_delete).post(applications::delete),
+        )
+        .route("/authorized", get(authorized::list))
+        .route("/authorized/{grant_id}/revoke", post(authorized::revoke))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{user_id}/remove", post(users::remove))
+        .route(
+            "/users/{user_id}/password",
+            get(users::password_form).post(users::change_password),
+        )
+}
+
+/// Unknown paths: an error page for browsers, an `ErrorResponse` for everyone else.
+async fn not_found(headers: axum::http::HeaderMap) -> Response {
+    if pages::wants_html(&headers) {
+        pages::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no page at this address.",
+            "Go to the back office home page.",
+        )
+    } else {
+        ApiError::not_found("no such endpoint; the API lives under /rest/v2").into_response()
+    }
+}
+
 /// `/readyz`: 200 when the database answers, 503 otherwise.
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     match state.store.ping().await {
@@ -126,8 +180,8 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 /// Headers every response carries: no framing, no sniffing, no referrer leaks of codes or
-/// states, and no caching unless a handler says otherwise.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// states, no caching unless a handler says otherwise, and HSTS when served over TLS.
+async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
@@ -142,6 +196,13 @@ async fn security_headers(req: Request, next: Next) -> Response {
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::REFERRER_POLICY, "no-referrer");
     set(headers, header::CACHE_CONTROL, "no-store");
+    if hsts {
+        set(
+            headers,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
     response
 }
 

@@ -23,7 +23,7 @@ use crate::{
     domain::{
         audit::{AuditEvent, AuditKind, Origin},
         code::{self, StoredCode, Verdict},
-        model::AccessGrant,
+        model::{AccessGrant, GrantSummary},
         refresh::{self, Decision, PresentedState},
         scope::ScopeSet,
         secret::Digest,
@@ -110,6 +110,8 @@ pub enum RevokeReason {
     ClientRequest,
     Merchant,
     ApplicationDeleted,
+    /// An operator on the command line.
+    Operator,
 }
 
 impl RevokeReason {
@@ -121,6 +123,7 @@ impl RevokeReason {
             Self::ClientRequest => "client_request",
             Self::Merchant => "merchant",
             Self::ApplicationDeleted => "application_deleted",
+            Self::Operator => "operator",
         }
     }
 }
@@ -238,6 +241,86 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.write(move |conn| {
             Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
+        })
+        .await
+    }
+
+    /// A merchant's live grants (its "Authorized Applications"), newest first, and their count.
+    pub async fn list_grants_by_merchant(
+        &self,
+        merchant_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<GrantSummary>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.grant_id, g.client_id, app.name, app.developer_name, g.scopes, \
+                    u.login, g.created_at, g.last_used_at \
+             FROM grants g \
+             JOIN applications app ON app.client_id = g.client_id \
+             LEFT JOIN users u ON u.user_id = g.user_id \
+             WHERE g.merchant_id = $1 AND g.revoked_at IS NULL AND app.deleted_at IS NULL \
+             ORDER BY g.created_at DESC, g.grant_id LIMIT $2 OFFSET $3",
+        )
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grants g JOIN applications app ON app.client_id = g.client_id \
+             WHERE g.merchant_id = $1 AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
+        )
+        .bind(merchant_id)
+        .fetch_one(self.pool())
+        .await?;
+        let grants = rows
+            .iter()
+            .map(|r| {
+                let grant_id: String = r.try_get(0)?;
+                Ok(GrantSummary {
+                    client_id: r.try_get(1)?,
+                    application_name: r.try_get(2)?,
+                    developer_name: r.try_get(3)?,
+                    scopes: parse_scopes(&grant_id, &r.try_get::<String, _>(4)?)?,
+                    approved_by: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                    last_used_at: r.try_get(7)?,
+                    grant_id,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((grants, total))
+    }
+
+    /// Revokes a live grant, only if it belongs to `merchant_id` (any merchant when `None`);
+    /// `false` when there is no such live grant. Its tokens stop working at once: every token
+    /// lookup checks the grant.
+    pub async fn revoke_grant_of(
+        &self,
+        grant_id: String,
+        merchant_id: Option<String>,
+        reason: RevokeReason,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let sql = if merchant_id.is_some() {
+                    "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
+                     WHERE grant_id = $3 AND revoked_at IS NULL AND merchant_id = $4"
+                } else {
+                    "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
+                     WHERE grant_id = $3 AND revoked_at IS NULL"
+                };
+                let mut query = sqlx::query(sql)
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .bind(grant_id);
+                if let Some(merchant_id) = merchant_id {
+                    query = query.bind(merchant_id);
+                }
+                let done = query.execute(conn).await?;
+                Ok(done.rows_affected() == 1)
+            })
         })
         .await
     }

@@ -19,9 +19,9 @@
 //!
 //! # Adding a query
 //! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `devices`,
-//! `sessions`, `rate_limits`),
-//! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
-//! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
+//! `keys`, `sessions`, `rate_limits`), write it with `$1`-style placeholders (both engines
+//! accept them), use only `TEXT`, `BIGINT` and blob columns (the `Any` driver's common ground),
+//! and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
@@ -29,6 +29,7 @@ pub mod audit;
 pub mod devices;
 pub mod grants;
 pub mod janitor;
+pub mod keys;
 pub mod merchants;
 pub mod rate_limits;
 pub mod sessions;

@@ -15,7 +15,7 @@ use ucoauth_server::{
     store::{Store, StoreOptions},
     AppState,
 };
-pub use ucoauth_testkit::html::{hidden_fields, hidden_value, location, query_param};
+pub use ucoauth_testkit::html::{hidden_fields, hidden_value, location, query_param, unescape};
 use ucoauth_testkit::TestDatabase;
 use url::Url;
 
@@ -373,4 +373,108 @@ pub fn assert_no_nulls(v: &Value) {
 /// Profile override shorthand for `TestServer::start_with`.
 pub fn strict(config: &mut ServerConfig) {
     config.profile = Profile::Strict;
+}
+
+impl TestServer {
+    /// A browser signed in as `login` (through the login form).
+    pub async fn signed_in_as(&self, login: &str, password: &str) -> Client {
+        let browser = self.browser();
+        let page = browser
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let csrf = hidden_value(&page.text().await.unwrap(), "csrf_token");
+        let r = browser
+            .post(format!("{}/login", self.base))
+            .form(&[
+                ("login", login),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+                ("return_to", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in as {login}");
+        browser
+    }
+
+    /// A browser signed in as the seeded merchant user.
+    pub async fn back_office(&self) -> Client {
+        self.signed_in_as(LOGIN, PASSWORD).await
+    }
+
+    /// GETs a page; returns its status and HTML.
+    pub async fn page(&self, browser: &Client, path: &str) -> (StatusCode, String) {
+        let r = browser
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// POSTs a back-office form with the CSRF token found on `from` (a page path).
+    pub async fn submit(
+        &self,
+        browser: &Client,
+        from: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let (status, html) = self.page(browser, from).await;
+        assert_eq!(status, StatusCode::OK, "{from}: {html}");
+        let csrf = hidden_value(&html, "csrf_token");
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        browser
+            .post(format!("{}{action}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A simple key for `merchant_id` with `scopes`, made through the shared admin code.
+    pub async fn simple_key(&self, merchant_id: &str, scopes: &[&str]) -> String {
+        admin::create_key(
+            &self.store,
+            &self.pepper,
+            admin::NewKey {
+                merchant_id: merchant_id.into(),
+                name: "test key".into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                created_by: None,
+            },
+            None,
+            self.clock.now(),
+        )
+        .await
+        .unwrap()
+        .secret
+    }
+}
+
+/// The text inside the element with `id` (up to its first closing tag), unescaped.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let open_end = start + html[start..].find('>')? + 1;
+    let close = open_end + html[open_end..].find("</")?;
+    Some(unescape(&html[open_end..close]))
+}
+
+impl TestServer {
+    /// Adds a user to an existing merchant.
+    pub async fn seed_merchant_user(&self, merchant_id: &str, login: &str, password: &str) {
+        admin::add_user(
+            &self.store,
+            merchant_id,
+            login,
+            password.into(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
 }

@@ -4,12 +4,16 @@
 //! database per test on `UCOAUTH_TEST_POSTGRES`; `scripts/test.sh` runs the binary both ways.
 
 mod helpers;
-mod hostile;
+mod webdriver;
 
+mod admin_api;
 mod audit;
 mod authorize;
+mod backoffice;
+mod browser;
 mod device;
 mod flow;
+mod hostile;
 mod janitor;
 mod me;
 mod official_sdk;

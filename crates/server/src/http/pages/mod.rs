@@ -1,6 +1,8 @@
-//! Server-rendered pages: sign-in, consent, device verification, errors. They work without JavaScript; forms carry
-//! CSRF tokens; the security headers of `http::security_headers` forbid framing.
+//! Server-rendered pages: sign-in, consent, device verification, errors, and the back office.
+//! They work without JavaScript; forms carry CSRF tokens; the security headers of
+//! `http::security_headers` forbid framing.
 
+pub mod backoffice;
 pub mod device;
 pub mod home;
 pub mod login;

@@ -62,14 +62,6 @@ pub struct ErrorPage {
     pub hint: String,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-pub struct HomePage {
-    pub login: Option<String>,
-    pub merchant_id: String,
-    pub csrf_token: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,13 +114,6 @@ mod tests {
                 title: "t".into(),
                 message: evil.clone(),
                 hint: "h".into(),
-            }
-            .render()
-            .unwrap(),
-            HomePage {
-                login: Some(evil.clone()),
-                merchant_id: "DEMO".into(),
-                csrf_token: "t".into(),
             }
             .render()
             .unwrap(),
