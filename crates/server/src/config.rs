@@ -6,7 +6,10 @@ use url::Url;
 
 use crate::{
     clock::Millis,
-    domain::{profile::Profile, secret::Pepper},
+    domain::{
+        profile::Profile,
+        secret::{Pepper, Peppers},
+    },
     store::Backend,
 };
 
@@ -24,8 +27,12 @@ pub struct ServerConfig {
     pub session_ttl_ms: Millis,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Key for the credential hashes.
+    /// Key for the credential hashes: new credentials are hashed with it.
     pub pepper: Pepper,
+    /// Peppers replaced by rotation. Credentials hashed with them still verify, so keep each
+    /// one listed until the longest-lived credential it hashed has expired (refresh tokens:
+    /// `refresh_ttl_ms`; client secrets: until rotated).
+    pub previous_peppers: Vec<Pepper>,
 }
 
 impl ServerConfig {
@@ -41,7 +48,13 @@ impl ServerConfig {
             session_ttl_ms: 12 * 3_600_000,
             max_body_bytes: 16 * 1024,
             pepper,
+            previous_peppers: Vec::new(),
         }
+    }
+
+    /// The current pepper and the previous ones, for lookups of presented credentials.
+    pub fn peppers(&self) -> Peppers<'_> {
+        Peppers::new(&self.pepper, &self.previous_peppers)
     }
 
     /// The issuer identifier: the public URL without a trailing slash.

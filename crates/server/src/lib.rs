@@ -9,12 +9,17 @@
 //! - [`config`]: server settings and the pepper (the key for credential hashes).
 //! - [`clock`]: time as a dependency, so tests can move it.
 //! - [`admin`]: operations shared by the CLI and the back office (create merchant, app, ...).
+//! - [`metrics`]: the Prometheus metrics behind `/metrics`.
+//! - [`resource`]: the server's side of the resource-server guard (`ucoauth-guard`): token
+//!   checks straight against the store, for Rust services that share the database.
 
 pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
+pub mod resource;
 pub mod store;
 
 pub use config::ServerConfig;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client_auth;
 pub mod error;
 pub mod form;
+pub mod observe;
 pub mod pages;
 pub mod session;
 
@@ -18,12 +19,17 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use ucoauth_wire::paths;
 
 use crate::{
     clock::{Clock, Millis},
     config::ServerConfig,
+    metrics::{self, Metrics},
     store::Store,
 };
 use error::ApiError;
@@ -35,11 +41,14 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<dyn Clock>,
+    /// What `/metrics` reports; includes the store's own counters.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
+            metrics: Arc::new(Metrics::new(store.metrics())),
             store,
             config: Arc::new(config),
             clock,
@@ -60,11 +69,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::TOKEN, post(api::token::post))
         .route(paths::REVOKE, post(api::revoke::post))
+        .route(paths::INTROSPECT, post(api::introspect::post))
         .route(paths::ME, get(api::me::get));
 
     let limit = BodyLimit(state.config.max_body_bytes);
+    let metrics = state.metrics.clone();
     Router::new()
         .nest(paths::API_BASE, api)
+        .route(paths::METADATA, get(api::metadata::get))
         .route(paths::ADMIN_AUTHORIZE, get(api::authorize::admin_alias))
         .route("/login", get(pages::login::get).post(pages::login::post))
         .route("/logout", post(pages::login::logout))
@@ -72,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; the API lives under /rest/v2")
         })
@@ -84,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a request handler panicked").into_response()
         }))
+        .layer(middleware::from_fn_with_state(metrics, observe::record))
         .layer(
             // Paths only: query strings can carry codes and states, so they are never logged.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -91,9 +105,19 @@ pub fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or("-", MatchedPath::as_str);
-                tracing::info_span!("request", method = %req.method(), route)
+                let request_id = req
+                    .headers()
+                    .get(observe::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), route, request_id)
             }),
         )
+        // Outermost first on the way in: sanitize an incoming id, mint one if absent, and
+        // copy it to the response.
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(observe::sanitize_request_id))
         .with_state(state)
 }
 
@@ -103,6 +127,19 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         Ok(()) => "ready".into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// `/metrics`: Prometheus metrics in the OpenMetrics text format.
+async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = state.metrics.render(state.store.pool_usage());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Headers every response carries: no framing, no sniffing, no referrer leaks of codes or

@@ -97,6 +97,17 @@ pub enum RevokeReason {
     ApplicationDeleted,
 }
 
+/// A single-use credential presented again, found inside a write; counted once it committed.
+#[derive(Debug, Clone, Copy)]
+struct Reuse {
+    reason: RevokeReason,
+    /// Whether this write revoked the grant (it may have been revoked already).
+    revoked: bool,
+}
+
+/// A grant-type step's answer, and the reuse it detected.
+type Answer = (Result<Issued, OauthError>, Option<Reuse>);
+
 impl RevokeReason {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,7 +155,29 @@ impl Store {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.metrics().grant_issued();
+        Ok(())
+    }
+
+    /// Counts what a code redemption or refresh did, after it committed.
+    fn count(&self, answer: &Answer, grant_type: &'static str) {
+        let metrics = self.metrics();
+        if answer.0.is_ok() {
+            metrics.tokens_issued(grant_type);
+            if grant_type == "refresh_token" {
+                metrics.refreshed();
+            }
+        }
+        if let Some(reuse) = answer.1 {
+            metrics.reuse_detected(match reuse.reason {
+                RevokeReason::CodeReplay => "authorization_code",
+                _ => "refresh_token",
+            });
+            if reuse.revoked {
+                metrics.revoked(reuse.reason.as_str());
+            }
+        }
     }
 
     /// Redeems an authorization code for a token pair. A replayed code revokes its grant; the
@@ -153,13 +186,18 @@ impl Store {
         &self,
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(redeem_code(conn, req)))
-            .await
+        let answer = self
+            .write(move |conn| Box::pin(redeem_code(conn, req)))
+            .await?;
+        self.count(&answer, "authorization_code");
+        Ok(answer.0)
     }
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(refresh(conn, req))).await
+        let answer = self.write(move |conn| Box::pin(refresh(conn, req))).await?;
+        self.count(&answer, "refresh_token");
+        Ok(answer.0)
     }
 
     /// Revokes the grant behind an access or refresh token presented by `client_id`.
@@ -170,30 +208,36 @@ impl Store {
         client_id: String,
         now: Millis,
     ) -> Result<RevokeOutcome, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
-                let Some(owner) = found else {
-                    return Ok(RevokeOutcome::NotLive);
-                };
-                if owner.client_id != client_id {
-                    return Ok(RevokeOutcome::OtherClient);
-                }
-                if !owner.live {
-                    return Ok(RevokeOutcome::NotLive);
-                }
-                let revoked =
-                    revoke_grant(conn, &owner.grant_id, RevokeReason::ClientRequest, now).await?;
-                Ok(if revoked {
-                    RevokeOutcome::Revoked {
-                        grant_id: owner.grant_id,
+        let outcome = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
+                    let Some(owner) = found else {
+                        return Ok(RevokeOutcome::NotLive);
+                    };
+                    if owner.client_id != client_id {
+                        return Ok(RevokeOutcome::OtherClient);
                     }
-                } else {
-                    RevokeOutcome::NotLive
+                    if !owner.live {
+                        return Ok(RevokeOutcome::NotLive);
+                    }
+                    let revoked =
+                        revoke_grant(conn, &owner.grant_id, RevokeReason::ClientRequest, now)
+                            .await?;
+                    Ok(if revoked {
+                        RevokeOutcome::Revoked {
+                            grant_id: owner.grant_id,
+                        }
+                    } else {
+                        RevokeOutcome::NotLive
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        if matches!(outcome, RevokeOutcome::Revoked { .. }) {
+            self.metrics().revoked(RevokeReason::ClientRequest.as_str());
+        }
+        Ok(outcome)
     }
 
     /// Revokes one grant by id; `false` if it was already revoked or does not exist.
@@ -203,14 +247,28 @@ impl Store {
         reason: RevokeReason,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await })
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                Box::pin(async move { revoke_grant(conn, &grant_id, reason, now).await })
+            })
+            .await?;
+        if revoked {
+            self.metrics().revoked(reason.as_str());
+        }
+        Ok(revoked)
     }
 
     /// The live grant behind an access token, if the token is live.
     pub async fn find_access(
+        &self,
+        access_hash: &Digest,
+        now: Millis,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        self.timed("find_access", self.find_access_untimed(access_hash, now))
+            .await
+    }
+
+    async fn find_access_untimed(
         &self,
         access_hash: &Digest,
         now: Millis,
@@ -246,10 +304,7 @@ impl Store {
     }
 }
 
-async fn redeem_code(
-    conn: &mut AnyConnection,
-    req: CodeRedemption,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<Answer, StoreError> {
     let code_hash = req.code_hash.to_vec();
     let row = sqlx::query(
         "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
@@ -262,9 +317,12 @@ async fn redeem_code(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
-        return Ok(Err(OauthError::invalid_grant(
-            "the authorization code is invalid",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the authorization code is invalid",
+            )),
+            None,
+        ));
     };
     let grant_id: String = r.try_get(0)?;
     let stored = StoredCode {
@@ -281,8 +339,8 @@ async fn redeem_code(
     let scopes = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
 
     match code::check(&stored, &req.presented, req.now) {
-        Verdict::Refuse(e) => return Ok(Err(e)),
-        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, req.now).await?)),
+        Verdict::Refuse(e) => return Ok((Err(e), None)),
+        Verdict::Replay => return replayed(conn, &grant_id, req.now).await,
         Verdict::Redeem => {}
     }
     // The row count decides a race between two redemptions of one code.
@@ -294,14 +352,17 @@ async fn redeem_code(
     .execute(&mut *conn)
     .await?;
     if consumed.rows_affected() != 1 {
-        return Ok(Err(replayed(conn, &grant_id, req.now).await?));
+        return replayed(conn, &grant_id, req.now).await;
     }
     insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
-    Ok(Ok(Issued {
-        grant_id,
-        merchant_id,
-        scopes,
-    }))
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
+    ))
 }
 
 /// A second redemption: revoke what the first one created (RFC 6749 §4.1.2).
@@ -309,17 +370,20 @@ async fn replayed(
     conn: &mut AnyConnection,
     grant_id: &str,
     now: Millis,
-) -> Result<OauthError, StoreError> {
-    revoke_grant(conn, grant_id, RevokeReason::CodeReplay, now).await?;
-    Ok(OauthError::invalid_grant(
-        "the authorization code was already used; the tokens issued for it have been revoked",
+) -> Result<Answer, StoreError> {
+    let revoked = revoke_grant(conn, grant_id, RevokeReason::CodeReplay, now).await?;
+    Ok((
+        Err(OauthError::invalid_grant(
+            "the authorization code was already used; the tokens issued for it have been revoked",
+        )),
+        Some(Reuse {
+            reason: RevokeReason::CodeReplay,
+            revoked,
+        }),
     ))
 }
 
-async fn refresh(
-    conn: &mut AnyConnection,
-    req: Refresh,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
     // A lost race re-reads the state; two rounds settle any interleaving.
@@ -337,9 +401,10 @@ async fn refresh(
         .fetch_optional(&mut *conn)
         .await?;
         let Some(r) = row else {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token is invalid",
-            )));
+            return Ok((
+                Err(OauthError::invalid_grant("the refresh token is invalid")),
+                None,
+            ));
         };
         let successor: Option<Vec<u8>> = r.try_get(3)?;
         let successor_unused = successor.is_some()
@@ -356,38 +421,57 @@ async fn refresh(
         let merchant_id: String = r.try_get(8)?;
         let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
         if client_id != req.client_id {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token was not issued to this client_id",
-            )));
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the refresh token was not issued to this client_id",
+                )),
+                None,
+            ));
         }
         if r.try_get::<Option<i64>, _>(10)?.is_some() {
-            return Ok(Err(OauthError::invalid_grant(
-                "the authorization behind this refresh token has been revoked",
-            )));
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the authorization behind this refresh token has been revoked",
+                )),
+                None,
+            ));
         }
         let scopes = match &req.scope {
             None => granted.clone(),
             Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
             Some(asked) => {
                 let extra: Vec<_> = asked.outside(&granted).collect();
-                return Ok(Err(OauthError::invalid_scope(format!(
-                    "scope may only narrow the granted scopes; not granted: {}",
-                    extra.join(" ")
-                ))));
+                return Ok((
+                    Err(OauthError::invalid_scope(format!(
+                        "scope may only narrow the granted scopes; not granted: {}",
+                        extra.join(" ")
+                    ))),
+                    None,
+                ));
             }
         };
 
         let won = match refresh::decide(state, req.now, req.grace_ms) {
             Decision::Expired => {
-                return Ok(Err(OauthError::invalid_grant(
-                    "the refresh token has expired; authorize the application again",
-                )))
+                return Ok((
+                    Err(OauthError::invalid_grant(
+                        "the refresh token has expired; authorize the application again",
+                    )),
+                    None,
+                ))
             }
             Decision::Reuse => {
-                revoke_grant(conn, &grant_id, RevokeReason::RefreshReuse, req.now).await?;
-                return Ok(Err(OauthError::invalid_grant(
-                    "the refresh token was already used; the authorization has been revoked",
-                )));
+                let revoked =
+                    revoke_grant(conn, &grant_id, RevokeReason::RefreshReuse, req.now).await?;
+                return Ok((
+                    Err(OauthError::invalid_grant(
+                        "the refresh token was already used; the authorization has been revoked",
+                    )),
+                    Some(Reuse {
+                        reason: RevokeReason::RefreshReuse,
+                        revoked,
+                    }),
+                ));
             }
             Decision::Rotate => {
                 sqlx::query(
@@ -427,11 +511,14 @@ async fn refresh(
         };
         if won {
             insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
-            return Ok(Ok(Issued {
-                grant_id,
-                merchant_id,
-                scopes,
-            }));
+            return Ok((
+                Ok(Issued {
+                    grant_id,
+                    merchant_id,
+                    scopes,
+                }),
+                None,
+            ));
         }
     }
     Err(StoreError::Unavailable(

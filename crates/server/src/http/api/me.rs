@@ -8,8 +8,8 @@ use axum::{
 use ucoauth_wire::OauthMeResponse;
 
 use crate::{
-    domain::secret::Purpose,
     http::{error::ApiError, AppState},
+    store::credentials::HashedCredential,
 };
 
 pub async fn get(
@@ -22,7 +22,10 @@ pub async fn get(
             "an access token is required: send Authorization: Bearer <access_token>",
         )
     })?;
-    let hash = state.config.pepper.digest(Purpose::AccessToken, token);
+    let hash = state
+        .store
+        .resolve_digest(state.config.peppers(), HashedCredential::AccessToken, token)
+        .await?;
     let grant = state
         .store
         .find_access(&hash, state.now())

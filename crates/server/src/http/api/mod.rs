@@ -1,7 +1,9 @@
 //! The UltraCart REST API v2 OAuth endpoints.
 
 pub mod authorize;
+pub mod introspect;
 pub mod me;
+pub mod metadata;
 pub mod revoke;
 pub mod token;
 

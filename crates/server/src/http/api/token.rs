@@ -22,7 +22,10 @@ use crate::{
         form::{Duplicate, FormError, FormParams},
         AppState,
     },
-    store::grants::{CodeRedemption, Issued, NewTokens, Refresh},
+    store::{
+        credentials::HashedCredential,
+        grants::{CodeRedemption, Issued, NewTokens, Refresh},
+    },
 };
 
 pub async fn post(
@@ -80,7 +83,7 @@ async fn exchange(
         app.require_pkce,
         app.require_secret,
     );
-    credentials.authenticate(&app, &policy, &state.config.pepper)?;
+    credentials.authenticate(&app, &policy, state.config.peppers())?;
 
     let now = state.now();
     let access = secret::new_token();
@@ -105,7 +108,14 @@ async fn exchange(
             state
                 .store
                 .redeem_code(CodeRedemption {
-                    code_hash: pepper.digest(Purpose::AuthorizationCode, code),
+                    code_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::AuthorizationCode,
+                            code,
+                        )
+                        .await?,
                     presented,
                     now,
                     tokens,
@@ -118,7 +128,14 @@ async fn exchange(
             state
                 .store
                 .refresh(Refresh {
-                    refresh_hash: pepper.digest(Purpose::RefreshToken, presented),
+                    refresh_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::RefreshToken,
+                            presented,
+                        )
+                        .await?,
                     client_id: app.client_id.clone(),
                     scope,
                     now,
