@@ -21,7 +21,7 @@
 //! | `ucoauth_revocations_total` | reason | grants revoked |
 //! | `ucoauth_reuse_detections_total` | credential | replayed codes, reused refresh tokens |
 //! | `ucoauth_introspections_total` | active | RFC 7662 answers |
-//! | `ucoauth_rate_limit_hits_total` | | requests refused by a rate limit (429) |
+//! | `ucoauth_rate_limit_hits_total` | | requests answered 429 (only rate limits answer 429) |
 //! | `ucoauth_store_operation_duration_seconds` | operation | store reads and durable writes |
 //! | `ucoauth_db_pool_connections` | state (idle, in_use) | pool usage at scrape time |
 //! | `ucoauth_db_pool_max_connections` | | pool size limit |
@@ -209,7 +209,11 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     /// A request to `route` (the matched route pattern, never the raw path) was answered.
+    /// A 429 is counted as a rate-limit hit too: 429 is only ever a rate limit's answer.
     pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        if status == 429 {
+            self.rate_limit_hits.inc();
+        }
         self.requests
             .get_or_create(&RequestLabels {
                 method,
@@ -231,12 +235,6 @@ impl HttpMetrics {
             .inc();
     }
 
-    /// A request was refused by a rate limit. Rate limits are not enforced yet; the counter is
-    /// exported (at 0) so dashboards and alerts can be written against it now.
-    pub fn rate_limit_hit(&self) {
-        self.rate_limit_hits.inc();
-    }
-
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "http_requests",
@@ -253,6 +251,7 @@ impl HttpMetrics {
             "Token introspection answers (RFC 7662), by whether the token was active",
             self.introspections.clone(),
         );
+        // Exported from the start (at 0), so alerts can be written against it.
         registry.register(
             "rate_limit_hits",
             "Requests refused with 429 by a rate limit",
@@ -336,6 +335,7 @@ mod tests {
         metrics
             .http
             .request("GET", "/rest/v2/oauth/me", 200, Duration::from_millis(3));
+        let before = metrics.render(PoolUsage::default());
         store.revoked("refresh_reuse");
         store.reuse_detected("refresh_token");
         let text = metrics.render(PoolUsage {
@@ -351,7 +351,18 @@ mod tests {
         assert!(text.contains(r#"ucoauth_db_pool_connections{state="in_use"} 2"#));
         assert!(text.contains("ucoauth_db_pool_max_connections 8"));
         // Exported before the first hit, so alerts can be written against it.
-        assert!(text.contains("ucoauth_rate_limit_hits_total 0"), "{text}");
+        assert!(
+            before.contains("ucoauth_rate_limit_hits_total 0"),
+            "{before}"
+        );
+        metrics.http.request(
+            "POST",
+            "/rest/v2/oauth/token",
+            429,
+            Duration::from_millis(1),
+        );
+        let after = metrics.render(PoolUsage::default());
+        assert!(after.contains("ucoauth_rate_limit_hits_total 1"), "{after}");
         assert!(text.contains("ucoauth_http_request_duration_seconds_bucket{"));
         assert!(text.ends_with("# EOF\n"));
     }

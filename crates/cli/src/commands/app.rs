@@ -14,15 +14,54 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Register a developer application and print its client_id and client_secret.
-    ///
-    /// The secret is shown only this once. Example:
-    ///   ucoauth app create --name "My App" --redirect-uri https://app.example/callback
-    ///     --scope item_read --scope order_read --json
+    #[command(
+        long_about = "Register a developer application and print its client_id and client_secret.\n\n\
+            The secret is shown only this once; the database keeps only a keyed hash of it. The \
+            application's permissions (--scope) are what merchants see on the consent screen; \
+            tokens never carry more. With --resource-server the application may also call the \
+            introspection endpoint (RFC 7662) to check tokens presented to an API it serves.",
+        after_long_help = "EXAMPLES\n  \
+            ucoauth app create --name 'My App' --redirect-uri https://app.example/callback \\\n      \
+            --scope item_read --scope order_read --json\n\n  \
+            A resource server (an API that checks tokens through introspection):\n  \
+            ucoauth app create --name 'Item API' --redirect-uri https://127.0.0.1/unused \\\n      \
+            --scope item_read --resource-server --json"
+    )]
     Create(CreateArgs),
     /// List registered applications.
+    #[command(
+        after_long_help = "EXAMPLES\n  ucoauth app list\n  ucoauth app list --json | jq -r '.[].client_id'"
+    )]
     List(ListArgs),
     /// Show one application.
+    #[command(
+        after_long_help = "EXAMPLES\n  ucoauth app show 5e31ce86e17f02015a35257c47151544 --json"
+    )]
     Show(ShowArgs),
+    /// Allow or forbid an application to introspect tokens (be a resource server).
+    #[command(
+        long_about = "Allow or forbid an application to introspect tokens (be a resource server).\n\n\
+            POST /rest/v2/oauth/introspect answers only applications with this permission, \
+            authenticated with their client_id and client_secret (RFC 7662 §2.1 and §4).",
+        after_long_help = "EXAMPLES\n  \
+            ucoauth app resource-server 5e31ce86e17f02015a35257c47151544 --allow\n  \
+            ucoauth app resource-server 5e31ce86e17f02015a35257c47151544 --deny"
+    )]
+    ResourceServer(ResourceServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResourceServerArgs {
+    pub client_id: String,
+    /// Give the permission.
+    #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
+    pub allow: bool,
+    /// Take the permission away.
+    #[arg(long)]
+    pub deny: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +95,9 @@ pub struct CreateArgs {
     /// The merchant that owns the application (its developer account).
     #[arg(long)]
     pub merchant_id: Option<String>,
+    /// Allow the application to call the introspection endpoint (a resource server).
+    #[arg(long)]
+    pub resource_server: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -96,6 +138,9 @@ struct AppView {
     profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     merchant_id: Option<String>,
+    /// Shown by `create` and `show` (looked up separately).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_server: Option<bool>,
 }
 
 impl AppView {
@@ -115,6 +160,7 @@ impl AppView {
             require_pkce: app.require_pkce,
             profile: app.profile.map(|p| p.to_string()),
             merchant_id: app.owner_merchant_id,
+            resource_server: None,
         }
     }
 
@@ -128,6 +174,9 @@ impl AppView {
             self.require_secret,
             self.require_pkce
         );
+        if let Some(rs) = self.resource_server {
+            out.push_str(&format!("resource server: {rs}\n"));
+        }
         match &self.client_secret {
             Some(secret) => out.push_str(&format!(
                 "client_secret:  {secret}\n(the secret is shown only now; store it safely)"
@@ -166,7 +215,14 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<()> {
             .await;
             match created {
                 Ok(c) => {
-                    let view = AppView::new(c.application, Some(c.client_secret));
+                    let client_id = c.application.client_id.clone();
+                    let mut view = AppView::new(c.application, Some(c.client_secret));
+                    if args.resource_server {
+                        store
+                            .set_resource_server(client_id, true, super::now())
+                            .await?;
+                    }
+                    view.resource_server = Some(args.resource_server);
                     output::print(args.json, &view, || view.text())
                 }
                 Err(e) => Err(e.into()),
@@ -188,7 +244,8 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<()> {
         }
         AppCommand::Show(args) => match store.find_application(&args.client_id).await? {
             Some(app) => {
-                let view = AppView::new(app, None);
+                let mut view = AppView::new(app, None);
+                view.resource_server = Some(store.is_resource_server(&args.client_id).await?);
                 output::print(args.json, &view, || view.text())
             }
             None => {
@@ -199,6 +256,35 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<()> {
                 )
             }
         },
+        AppCommand::ResourceServer(args) => {
+            let allowed = args.allow;
+            let found = store
+                .set_resource_server(args.client_id.clone(), allowed, super::now())
+                .await?;
+            if !found {
+                store.close().await;
+                bail!(
+                    "no application with client_id {}; list them with `ucoauth app list`",
+                    args.client_id
+                );
+            }
+            #[derive(Serialize)]
+            struct Changed {
+                client_id: String,
+                resource_server: bool,
+            }
+            let changed = Changed {
+                client_id: args.client_id,
+                resource_server: allowed,
+            };
+            output::print(args.json, &changed, || {
+                if allowed {
+                    format!("{} may now introspect tokens", changed.client_id)
+                } else {
+                    format!("{} may no longer introspect tokens", changed.client_id)
+                }
+            })
+        }
     };
     store.close().await;
     result
