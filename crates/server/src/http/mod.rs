@@ -110,7 +110,7 @@ pub fn router(state: AppState) -> Router {
                     .get(observe::REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), route, request_id)
+                tracing::info_span!("request", method = %req.method(), route = %route, request_id = %request_id)
             }),
         )
         // Outermost first on the way in: sanitize an incoming id, mint one if absent, and

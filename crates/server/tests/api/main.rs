@@ -5,8 +5,13 @@ mod helpers;
 
 mod authorize;
 mod flow;
+mod introspect;
 mod me;
+mod metadata;
 mod official_sdk;
+mod ops;
+mod resource;
 mod revoke;
+mod rotation;
 mod secrets;
 mod token;
