@@ -52,7 +52,11 @@ fn config_check_applies_flag_over_env_over_file_over_default() {
         .args(["config", "check", "--json", "--bind", "127.0.0.1:9200"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = check_json(&out);
     assert_eq!(report["valid"], true);
     let s = &report["settings"];
@@ -100,13 +104,22 @@ fn config_check_lists_every_problem_and_exits_non_zero() {
 
     let typo = write(dir.path(), "typo.toml", "acess_token_ttl = \"1h\"\n");
     let out = ucoauth(dir.path())
-        .args(["--config", typo.to_str().unwrap(), "config", "check", "--json"])
+        .args([
+            "--config",
+            typo.to_str().unwrap(),
+            "config",
+            "check",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report = check_json(&out);
     assert_eq!(report["valid"], false);
-    assert!(report["problems"][0].as_str().unwrap().contains("acess_token_ttl"));
+    assert!(report["problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("acess_token_ttl"));
 }
 
 #[test]
@@ -126,13 +139,21 @@ fn config_check_never_prints_a_pepper_and_warns_about_an_open_file() {
     }
     for json in [false, true] {
         let mut cmd = ucoauth(dir.path());
-        cmd.env("UCOAUTH_PREVIOUS_PEPPERS", &previous)
-            .args(["--config", file.to_str().unwrap(), "config", "check"]);
+        cmd.env("UCOAUTH_PREVIOUS_PEPPERS", &previous).args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "check",
+        ]);
         if json {
             cmd.arg("--json");
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -188,7 +209,10 @@ async fn serve_takes_its_settings_from_the_file_and_stops_cleanly_on_sigterm() {
         .unwrap();
     // The environment overrides the file; the file overrides the default.
     assert_eq!(metadata["issuer"], "https://env.example.test");
-    assert_eq!(metadata["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
 
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
@@ -238,7 +262,10 @@ fn completions_are_printed_for_each_shell() {
             assert!(script.contains(word), "{shell} script lacks {word}");
         }
     }
-    let out = ucoauth(dir.path()).args(["completions", "tcsh"]).output().unwrap();
+    let out = ucoauth(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -264,7 +291,10 @@ fn every_command_has_a_long_help_with_examples() {
             .unwrap();
         assert!(out.status.success(), "{command:?}");
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(help.contains("EXAMPLES"), "{command:?} --help has no examples:\n{help}");
+        assert!(
+            help.contains("EXAMPLES"),
+            "{command:?} --help has no examples:\n{help}"
+        );
         assert!(help.contains("Usage: ucoauth"), "{command:?}");
     }
 }

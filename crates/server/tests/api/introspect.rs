@@ -46,13 +46,19 @@ async fn refresh_tokens_are_found_too_and_go_inactive_when_rotated_out() {
         .client()
         .post(format!("{}/oauth/introspect", server.api))
         .basic_auth(&rs.0, Some(&rs.1))
-        .form(&[("token", refresh.as_str()), ("token_type_hint", "access_token")])
+        .form(&[
+            ("token", refresh.as_str()),
+            ("token_type_hint", "access_token"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
 
-    assert_eq!(server.refresh(&client_id, &refresh).await.status(), StatusCode::OK);
+    assert_eq!(
+        server.refresh(&client_id, &refresh).await.status(),
+        StatusCode::OK
+    );
     let body: Value = server.introspect(&rs, &refresh).await.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"active": false}));
 }
@@ -65,21 +71,39 @@ async fn revoked_expired_and_unknown_tokens_are_only_active_false() {
 
     let (revoked, _) = server.tokens(&client_id).await;
     let r = server
-        .post_form("/oauth/revoke", &[("client_id", &client_id), ("token", &revoked)])
+        .post_form(
+            "/oauth/revoke",
+            &[("client_id", &client_id), ("token", &revoked)],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let (expiring, _) = server.tokens(&client_id).await;
-    let before: Value = server.introspect(&rs, &expiring).await.json().await.unwrap();
+    let before: Value = server
+        .introspect(&rs, &expiring)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(before["active"], true);
     server.clock.advance(3_600_000);
 
     let long = "x".repeat(5000);
-    for token in [revoked.as_str(), expiring.as_str(), "never-issued", long.as_str()] {
+    for token in [
+        revoked.as_str(),
+        expiring.as_str(),
+        "never-issued",
+        long.as_str(),
+    ] {
         let r = server.introspect(&rs, token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let text = r.text().await.unwrap();
-        assert_eq!(text, r#"{"active":false}"#, "for token {}", &token[..token.len().min(20)]);
+        assert_eq!(
+            text,
+            r#"{"active":false}"#,
+            "for token {}",
+            &token[..token.len().min(20)]
+        );
     }
 }
 
@@ -93,19 +117,26 @@ async fn callers_must_authenticate_with_a_secret_and_be_resource_servers() {
     let url = format!("{}/oauth/introspect", server.api);
 
     // No credentials at all.
-    let r = server.post_form("/oauth/introspect", &[("token", &access)]).await;
+    let r = server
+        .post_form("/oauth/introspect", &[("token", &access)])
+        .await;
     let www = r.headers().get(header::WWW_AUTHENTICATE).cloned();
     assert_error_response(r, StatusCode::UNAUTHORIZED).await;
     assert_eq!(www.unwrap(), "Basic realm=\"ucoauth\"");
 
     // A client_id without its secret is not authentication.
     let r = server
-        .post_form("/oauth/introspect", &[("client_id", &rs.0), ("token", &access)])
+        .post_form(
+            "/oauth/introspect",
+            &[("client_id", &rs.0), ("token", &access)],
+        )
         .await;
     assert_error_response(r, StatusCode::UNAUTHORIZED).await;
 
     // A wrong secret, and an unknown client, look the same.
-    let wrong = server.introspect(&(rs.0.clone(), "0".repeat(64)), &access).await;
+    let wrong = server
+        .introspect(&(rs.0.clone(), "0".repeat(64)), &access)
+        .await;
     let wrong = assert_error_response(wrong, StatusCode::UNAUTHORIZED).await;
     let unknown = server
         .introspect(&("f".repeat(32), "0".repeat(64)), &access)
@@ -136,7 +167,11 @@ async fn callers_must_authenticate_with_a_secret_and_be_resource_servers() {
     let r = server
         .post_form(
             "/oauth/introspect",
-            &[("client_id", &rs.0), ("client_secret", &rs.1), ("token", &access)],
+            &[
+                ("client_id", &rs.0),
+                ("client_secret", &rs.1),
+                ("token", &access),
+            ],
         )
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["active"], true);

@@ -8,7 +8,10 @@ use crate::helpers::*;
 async fn metadata(server: &TestServer) -> Value {
     let r = server
         .client()
-        .get(format!("{}/.well-known/oauth-authorization-server", server.base))
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            server.base
+        ))
         .send()
         .await
         .unwrap();
@@ -33,16 +36,25 @@ async fn the_document_names_every_endpoint_and_capability() {
     let m = metadata(&server).await;
     let api = &server.api;
     assert_eq!(m["issuer"], server.base.as_str());
-    assert_eq!(m["authorization_endpoint"], format!("{api}/oauth/authorize"));
+    assert_eq!(
+        m["authorization_endpoint"],
+        format!("{api}/oauth/authorize")
+    );
     assert_eq!(m["token_endpoint"], format!("{api}/oauth/token"));
     assert_eq!(m["revocation_endpoint"], format!("{api}/oauth/revoke"));
-    assert_eq!(m["introspection_endpoint"], format!("{api}/oauth/introspect"));
+    assert_eq!(
+        m["introspection_endpoint"],
+        format!("{api}/oauth/introspect")
+    );
     assert_eq!(strings(&m["response_types_supported"]), ["code"]);
     assert_eq!(
         strings(&m["grant_types_supported"]),
         ["authorization_code", "refresh_token"]
     );
-    assert_eq!(strings(&m["code_challenge_methods_supported"]), ["S256", "plain"]);
+    assert_eq!(
+        strings(&m["code_challenge_methods_supported"]),
+        ["S256", "plain"]
+    );
     let auth = strings(&m["token_endpoint_auth_methods_supported"]);
     for method in ["client_secret_basic", "client_secret_post", "none"] {
         assert!(auth.contains(&method), "{method} missing from {auth:?}");

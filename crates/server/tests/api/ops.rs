@@ -41,7 +41,10 @@ async fn metrics_count_what_a_flow_did() {
     // A grant, its tokens, one refresh, then a reuse of the rotated-out refresh token.
     let (access, refresh) = server.tokens(&client_id).await;
     assert_eq!(server.me(&access).await.status(), StatusCode::OK);
-    assert_eq!(server.refresh(&client_id, &refresh).await.status(), StatusCode::OK);
+    assert_eq!(
+        server.refresh(&client_id, &refresh).await.status(),
+        StatusCode::OK
+    );
     server.clock.advance(11_000);
     let reuse = server.refresh(&client_id, &refresh).await;
     assert_oauth_error(reuse, StatusCode::BAD_REQUEST, "invalid_grant").await;
@@ -63,10 +66,18 @@ async fn metrics_count_what_a_flow_did() {
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     let (third, _) = server.tokens(&client_id).await;
     let r = server
-        .post_form("/oauth/revoke", &[("client_id", &client_id), ("token", &third)])
+        .post_form(
+            "/oauth/revoke",
+            &[("client_id", &client_id), ("token", &third)],
+        )
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["successful"], true);
-    let r = server.client().get(format!("{}/no/such/path", server.base)).send().await.unwrap();
+    let r = server
+        .client()
+        .get(format!("{}/no/such/path", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     let text = metrics(&server).await;
@@ -74,11 +85,23 @@ async fn metrics_count_what_a_flow_did() {
         assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
     };
     expect("ucoauth_grants_issued_total", 3.0);
-    expect(r#"ucoauth_tokens_issued_total{grant_type="authorization_code"}"#, 3.0);
-    expect(r#"ucoauth_tokens_issued_total{grant_type="refresh_token"}"#, 1.0);
+    expect(
+        r#"ucoauth_tokens_issued_total{grant_type="authorization_code"}"#,
+        3.0,
+    );
+    expect(
+        r#"ucoauth_tokens_issued_total{grant_type="refresh_token"}"#,
+        1.0,
+    );
     expect("ucoauth_refreshes_total", 1.0);
-    expect(r#"ucoauth_reuse_detections_total{credential="refresh_token"}"#, 1.0);
-    expect(r#"ucoauth_reuse_detections_total{credential="authorization_code"}"#, 1.0);
+    expect(
+        r#"ucoauth_reuse_detections_total{credential="refresh_token"}"#,
+        1.0,
+    );
+    expect(
+        r#"ucoauth_reuse_detections_total{credential="authorization_code"}"#,
+        1.0,
+    );
     expect(r#"ucoauth_revocations_total{reason="refresh_reuse"}"#, 1.0);
     expect(r#"ucoauth_revocations_total{reason="code_replay"}"#, 1.0);
     expect(r#"ucoauth_revocations_total{reason="client_request"}"#, 1.0);
@@ -135,7 +158,10 @@ async fn every_response_carries_a_request_id_that_the_logs_carry_too() {
         r.send()
     };
     let minted = get(None).await.unwrap();
-    let id = minted.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = minted.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let other = get(None).await.unwrap();
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
@@ -153,7 +179,10 @@ async fn every_response_carries_a_request_id_that_the_logs_carry_too() {
         .client()
         .post(format!("{}/oauth/revoke", server.api))
         .header("x-request-id", "trace-me-5150")
-        .form(&[("client_id", client_id.as_str()), ("token", access.as_str())])
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("token", access.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -162,7 +191,15 @@ async fn every_response_carries_a_request_id_that_the_logs_carry_too() {
     let line = logs
         .lines()
         .find(|l| l.contains("request_id=trace-me-5150") && l.contains("grant revoked"))
-        .unwrap_or_else(|| panic!("no revocation log line with the request id:\n{}", logs.lines().filter(|l| l.contains("revoked")).collect::<Vec<_>>().join("\n")));
+        .unwrap_or_else(|| {
+            panic!(
+                "no revocation log line with the request id:\n{}",
+                logs.lines()
+                    .filter(|l| l.contains("revoked"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
     assert!(!line.contains(&access), "the token must not be logged");
 }
 

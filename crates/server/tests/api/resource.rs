@@ -16,9 +16,12 @@ async fn item_api(guard: Guard) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, router(guard.with_realm("item-api"), Catalogue::demo()))
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            router(guard.with_realm("item-api"), Catalogue::demo()),
+        )
+        .await
+        .unwrap();
     });
     base
 }
@@ -72,7 +75,10 @@ async fn load_my_item_information_with_a_token_from_the_real_flow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(one.json::<Value>().await.unwrap()["item"]["description"], "Dog bone");
+    assert_eq!(
+        one.json::<Value>().await.unwrap()["item"]["description"],
+        "Dog bone"
+    );
 
     // The same token cannot write: the application was granted item_read only.
     let write = reqwest::Client::new()
@@ -83,7 +89,10 @@ async fn load_my_item_information_with_a_token_from_the_real_flow() {
         .await
         .unwrap();
     let c = challenge(&write);
-    assert!(c.contains("error=\"insufficient_scope\"") && c.contains("scope=\"item_write\""), "{c}");
+    assert!(
+        c.contains("error=\"insufficient_scope\"") && c.contains("scope=\"item_write\""),
+        "{c}"
+    );
     assert_error_response(write, StatusCode::FORBIDDEN).await;
 }
 
@@ -91,9 +100,7 @@ async fn load_my_item_information_with_a_token_from_the_real_flow() {
 async fn a_token_without_item_read_is_403_insufficient_scope() {
     let server = TestServer::start().await;
     let api = item_api(introspecting(&server).await).await;
-    let (client_id, _) = server
-        .app(|a| a.scopes = vec!["order_read".into()])
-        .await;
+    let (client_id, _) = server.app(|a| a.scopes = vec!["order_read".into()]).await;
     let (access, _) = server.tokens(&client_id).await;
 
     let r = items(&api, &access).await;
@@ -121,7 +128,10 @@ async fn after_revocation_the_token_is_401_invalid_token() {
     assert_eq!(items(&api, &access).await.status(), StatusCode::OK);
 
     let r = server
-        .post_form("/oauth/revoke", &[("client_id", &client_id), ("token", &refresh)])
+        .post_form(
+            "/oauth/revoke",
+            &[("client_id", &client_id), ("token", &refresh)],
+        )
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["successful"], true);
 
@@ -185,14 +195,23 @@ async fn the_direct_store_verifier_sees_revocation_and_expiry_at_once() {
     let (access, _) = server.tokens(&client_id).await;
     assert_eq!(items(&api, &access).await.status(), StatusCode::OK);
     server
-        .post_form("/oauth/revoke", &[("client_id", &client_id), ("token", &access)])
+        .post_form(
+            "/oauth/revoke",
+            &[("client_id", &client_id), ("token", &access)],
+        )
         .await;
-    assert_eq!(items(&api, &access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        items(&api, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let (access, _) = server.tokens(&client_id).await;
     assert_eq!(items(&api, &access).await.status(), StatusCode::OK);
     server.clock.advance(3_600_000);
-    assert_eq!(items(&api, &access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        items(&api, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -209,7 +228,10 @@ async fn a_cached_answer_is_reused_for_its_ttl_as_documented() {
     let (access, _) = server.tokens(&client_id).await;
     assert_eq!(items(&api, &access).await.status(), StatusCode::OK);
     server
-        .post_form("/oauth/revoke", &[("client_id", &client_id), ("token", &access)])
+        .post_form(
+            "/oauth/revoke",
+            &[("client_id", &client_id), ("token", &access)],
+        )
         .await;
     // Within the cache TTL the revoked token is still accepted here: the documented bound.
     assert_eq!(items(&api, &access).await.status(), StatusCode::OK);
@@ -218,7 +240,10 @@ async fn a_cached_answer_is_reused_for_its_ttl_as_documented() {
         IntrospectionVerifier::new(&introspect, &id, &secret).with_cache(Duration::ZERO, 0),
     ))
     .await;
-    assert_eq!(items(&fresh, &access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        items(&fresh, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -229,7 +254,10 @@ async fn when_tokens_cannot_be_checked_the_answer_is_503_not_401() {
 
     // The authorization server is not there.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let nowhere = format!("http://{}/rest/v2/oauth/introspect", closed.local_addr().unwrap());
+    let nowhere = format!(
+        "http://{}/rest/v2/oauth/introspect",
+        closed.local_addr().unwrap()
+    );
     drop(closed);
     let api = item_api(Guard::new(IntrospectionVerifier::new(&nowhere, "a", "b"))).await;
     let r = items(&api, &access).await;

@@ -53,9 +53,7 @@ async fn credentials_from_before_a_rotation_keep_working_and_new_ones_use_the_ne
     let old = server.pepper.clone();
     let new = Pepper::generate();
     let rs = server.resource_server().await;
-    let (client_id, client_secret) = server
-        .app(|a| a.require_secret = true)
-        .await;
+    let (client_id, client_secret) = server.app(|a| a.require_secret = true).await;
     let (access, refresh) = {
         let code = server.code_for(&client_id, &[]).await;
         let r = server
@@ -127,7 +125,10 @@ async fn credentials_from_before_a_rotation_keep_working_and_new_ones_use_the_ne
     let new_access = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(me(&rotated, &new_access).await, StatusCode::OK);
     assert_eq!(me(&forgetful, &new_access).await, StatusCode::OK);
-    assert_eq!(server.me(&new_access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.me(&new_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Revocation with a pre-rotation token finds its grant.
     let r = post(
