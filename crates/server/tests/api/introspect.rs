@@ -184,6 +184,11 @@ async fn callers_must_authenticate_with_a_secret_and_be_resource_servers() {
         .unwrap();
     let r = server.introspect(&rs, &access).await;
     assert_error_response(r, StatusCode::FORBIDDEN).await;
+
+    // Neither the token asked about nor the caller's secret ever reaches the logs.
+    let logs = captured_logs();
+    assert!(!logs.contains(&access));
+    assert!(!logs.contains(&rs.1));
 }
 
 #[tokio::test]
