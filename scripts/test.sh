@@ -47,6 +47,8 @@ echo "==> workspace tests (HTTP suite on SQLite; cluster scenarios on both backe
 UCOAUTH_TEST_BACKEND=sqlite run_tests --workspace "$@" || status=1
 if [ "$UCOAUTH_TEST_POSTGRES" != skip ]; then
   echo "==> HTTP suite on PostgreSQL"
-  UCOAUTH_TEST_BACKEND=postgres run_tests -p ucoauth-server --test api "$@" || status=1
+  # `--workspace` again (not `-p ucoauth-server`) so that Cargo unifies the same features and
+  # reuses the build of the first run instead of compiling the dependencies a second time.
+  UCOAUTH_TEST_BACKEND=postgres run_tests --workspace --test api "$@" || status=1
 fi
 exit "$status"

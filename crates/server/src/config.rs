@@ -6,7 +6,11 @@ use url::Url;
 
 use crate::{
     clock::Millis,
-    domain::{profile::Profile, rate_limit::Limit, secret::Pepper},
+    domain::{
+        profile::Profile,
+        rate_limit::Limit,
+        secret::{Pepper, Peppers},
+    },
     store::Backend,
 };
 
@@ -36,9 +40,13 @@ pub struct ServerConfig {
     pub device_poll_per_ip: Limit,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Key for the credential hashes.
+    /// Key for the credential hashes: new credentials are hashed with it.
     pub pepper: Pepper,
     pub rate_limits: RateLimits,
+    /// Peppers replaced by rotation. Credentials hashed with them still verify, so keep each
+    /// one listed until the longest-lived credential it hashed has expired (refresh tokens:
+    /// `refresh_ttl_ms`; client secrets: until rotated).
+    pub previous_peppers: Vec<Pepper>,
 }
 
 impl ServerConfig {
@@ -64,7 +72,13 @@ impl ServerConfig {
             max_body_bytes: 16 * 1024,
             pepper,
             rate_limits: RateLimits::default(),
+            previous_peppers: Vec::new(),
         }
+    }
+
+    /// The current pepper and the previous ones, for lookups of presented credentials.
+    pub fn peppers(&self) -> Peppers<'_> {
+        Peppers::new(&self.pepper, &self.previous_peppers)
     }
 
     /// The issuer identifier: the public URL without a trailing slash.

@@ -11,6 +11,9 @@
 //! - [`clock`]: time as a dependency, so tests can move it.
 //! - [`admin`]: operations shared by the CLI, the back-office pages and the admin API
 //!   (applications, grants, simple keys, merchants and users).
+//! - [`metrics`]: the Prometheus metrics behind `/metrics`.
+//! - [`resource`]: the server's side of the resource-server guard (`ucoauth-guard`): token
+//!   checks straight against the store, for Rust services that share the database.
 
 pub mod admin;
 pub mod clock;
@@ -18,6 +21,8 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod maintenance;
+pub mod metrics;
+pub mod resource;
 pub mod store;
 
 pub use config::ServerConfig;

@@ -16,22 +16,22 @@ pub enum AppCommand {
     /// Register a developer application and print its client_id and client_secret.
     ///
     /// The secret is shown only this once.
-    #[command(after_help = "Example:\n  ucoauth app create --name \"My App\" \
+    #[command(after_help = "EXAMPLES\n  ucoauth app create --name \"My App\" \
         --redirect-uri https://app.example/callback --scope item_read --scope order_read --json")]
     Create(CreateArgs),
     /// List registered applications.
     #[command(
-        after_help = "Examples:\n  ucoauth app list\n  ucoauth app list --merchant-id DEMO --json"
+        after_help = "EXAMPLES\n  ucoauth app list\n  ucoauth app list --merchant-id DEMO --json"
     )]
     List(ListArgs),
     /// Show one application.
-    #[command(after_help = "Example:\n  ucoauth app show 5e31ce86e17f02015a35257c47151544")]
+    #[command(after_help = "EXAMPLES\n  ucoauth app show 5e31ce86e17f02015a35257c47151544")]
     Show(ShowArgs),
     /// Change an application: only the options given change.
     ///
     /// --redirect-uri and --scope replace the whole list when given.
     #[command(
-        after_help = "Examples:\n  ucoauth app update CLIENT_ID --name \"My App 2\"\n  \
+        after_help = "EXAMPLES\n  ucoauth app update CLIENT_ID --name \"My App 2\"\n  \
         ucoauth app update CLIENT_ID --redirect-uri https://app.example/cb \
         --redirect-uri http://127.0.0.1:9000/cb\n  \
         ucoauth app update CLIENT_ID --scope item_read --require-pkce true --json"
@@ -40,12 +40,36 @@ pub enum AppCommand {
     /// Replace an application's client secret and print the new one (shown only this once).
     ///
     /// The old secret stops working at once.
-    #[command(after_help = "Example:\n  ucoauth app rotate-secret CLIENT_ID --json")]
+    #[command(after_help = "EXAMPLES\n  ucoauth app rotate-secret CLIENT_ID --json")]
     RotateSecret(IdArgs),
     /// Delete an application. Every authorization merchants gave it is revoked, so all its
     /// tokens stop working at once.
-    #[command(after_help = "Example:\n  ucoauth app delete CLIENT_ID --yes")]
+    #[command(after_help = "EXAMPLES\n  ucoauth app delete CLIENT_ID --yes")]
     Delete(DeleteArgs),
+    /// Allow or forbid an application to introspect tokens (be a resource server).
+    #[command(
+        long_about = "Allow or forbid an application to introspect tokens (be a resource server).\n\n\
+            POST /rest/v2/oauth/introspect answers only applications with this permission, \
+            authenticated with their client_id and client_secret (RFC 7662 §2.1 and §4).",
+        after_long_help = "EXAMPLES\n  \
+            ucoauth app resource-server 5e31ce86e17f02015a35257c47151544 --allow\n  \
+            ucoauth app resource-server 5e31ce86e17f02015a35257c47151544 --deny"
+    )]
+    ResourceServer(ResourceServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResourceServerArgs {
+    pub client_id: String,
+    /// Give the permission.
+    #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
+    pub allow: bool,
+    /// Take the permission away.
+    #[arg(long)]
+    pub deny: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +104,9 @@ pub struct CreateArgs {
     /// that merchant's Developer Applications page.
     #[arg(long)]
     pub merchant_id: Option<String>,
+    /// Allow the application to call the introspection endpoint (a resource server).
+    #[arg(long)]
+    pub resource_server: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -218,8 +245,17 @@ async fn run_with(
                 super::now(),
             )
             .await?;
+            if args.resource_server {
+                store
+                    .set_resource_server(created.application.client_id.clone(), true, super::now())
+                    .await?;
+            }
             let view = ApplicationView::new(created.application, Some(created.client_secret));
-            output::print(args.json, &view, || text(&view))
+            let mut value = serde_json::to_value(&view)?;
+            value["resource_server"] = json!(args.resource_server);
+            output::print(args.json, &value, || {
+                format!("{}\nresource server: {}", text(&view), args.resource_server)
+            })
         }
         AppCommand::List(args) => {
             let within = match &args.merchant_id {
@@ -247,8 +283,13 @@ async fn run_with(
             let app = admin::get_application(store, any, &args.client_id)
                 .await
                 .map_err(hint_list)?;
+            let resource_server = store.is_resource_server(&app.client_id).await?;
             let view = ApplicationView::new(app, None);
-            output::print(args.json, &view, || text(&view))
+            let mut value = serde_json::to_value(&view)?;
+            value["resource_server"] = json!(resource_server);
+            output::print(args.json, &value, || {
+                format!("{}\nresource server: {resource_server}", text(&view))
+            })
         }
         AppCommand::Update(args) => {
             let profile = match args.profile.as_deref() {
@@ -307,6 +348,22 @@ async fn run_with(
                     "deleted {} ({}); revoked {revoked} authorization(s)",
                     app.name, app.client_id
                 )
+            })
+        }
+        AppCommand::ResourceServer(args) => {
+            let app = admin::get_application(store, any, &args.client_id)
+                .await
+                .map_err(hint_list)?;
+            store
+                .set_resource_server(app.client_id.clone(), args.allow, super::now())
+                .await?;
+            let body = json!({"client_id": app.client_id, "resource_server": args.allow});
+            output::print(args.json, &body, || {
+                if args.allow {
+                    format!("{} may now introspect tokens", app.client_id)
+                } else {
+                    format!("{} may no longer introspect tokens", app.client_id)
+                }
             })
         }
     }

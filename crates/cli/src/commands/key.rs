@@ -11,15 +11,15 @@ use crate::output;
 pub enum KeyCommand {
     /// Create a simple API key for a merchant and print it (shown only this once).
     #[command(
-        after_help = "Example:\n  ucoauth key create --merchant-id DEMO --name \"nightly export\" \
+        after_help = "EXAMPLES\n  ucoauth key create --merchant-id DEMO --name \"nightly export\" \
         --scope order_read --scope item_read --json"
     )]
     Create(CreateArgs),
     /// List a merchant's live keys (their last characters only).
-    #[command(after_help = "Example:\n  ucoauth key list --merchant-id DEMO")]
+    #[command(after_help = "EXAMPLES\n  ucoauth key list --merchant-id DEMO")]
     List(ListArgs),
     /// Revoke a key; it stops working at once.
-    #[command(after_help = "Example:\n  ucoauth key revoke 9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e")]
+    #[command(after_help = "EXAMPLES\n  ucoauth key revoke 9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e")]
     Revoke(RevokeArgs),
 }
 

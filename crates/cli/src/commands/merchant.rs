@@ -10,9 +10,17 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub enum MerchantCommand {
     /// Create a merchant account with its first user.
-    ///
-    /// Example: echo 'a long password' | ucoauth merchant create --merchant-id DEMO
-    ///          --name "Demo Company" --login demo --password-stdin
+    #[command(
+        long_about = "Create a merchant account with its first user.\n\n\
+            The user signs in on the consent screen with --login and the password read from \
+            standard input (the first line), which keeps it out of shell history and process \
+            lists. Passwords are stored as argon2id hashes.",
+        after_long_help = "EXAMPLES\n  \
+            echo 'a long password' | ucoauth merchant create --merchant-id DEMO \\\n      \
+            --name 'Demo Company' --login demo --password-stdin\n  \
+            ucoauth merchant create --merchant-id ACME --name 'Acme' --login ops \\\n      \
+            --password-stdin --json < password.txt"
+    )]
     Create(CreateArgs),
 }
 

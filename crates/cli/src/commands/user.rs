@@ -15,19 +15,19 @@ use crate::output;
 pub enum UserCommand {
     /// Add a user to a merchant; the password is read from standard input.
     #[command(
-        after_help = "Example:\n  echo 'a long password' | ucoauth user add --merchant-id DEMO \
+        after_help = "EXAMPLES\n  echo 'a long password' | ucoauth user add --merchant-id DEMO \
         --login alice --password-stdin"
     )]
     Add(AddArgs),
     /// List a merchant's users.
-    #[command(after_help = "Example:\n  ucoauth user list --merchant-id DEMO --json")]
+    #[command(after_help = "EXAMPLES\n  ucoauth user list --merchant-id DEMO --json")]
     List(ListArgs),
     /// Remove a user and sign them out everywhere (not the merchant's last user).
-    #[command(after_help = "Example:\n  ucoauth user remove alice")]
+    #[command(after_help = "EXAMPLES\n  ucoauth user remove alice")]
     Remove(LoginArgs),
     /// Set a user's password (read from standard input) and sign them out everywhere.
     #[command(
-        after_help = "Example:\n  echo 'a new long password' | ucoauth user passwd alice --password-stdin"
+        after_help = "EXAMPLES\n  echo 'a new long password' | ucoauth user passwd alice --password-stdin"
     )]
     Passwd(PasswdArgs),
 }

@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_ip;
 pub mod error;
 pub mod form;
+pub mod observe;
 pub mod pages;
 pub mod rate_limit;
 pub mod session;
@@ -23,12 +24,17 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use ucoauth_wire::paths;
 
 use crate::{
     clock::{Clock, Millis},
     config::ServerConfig,
+    metrics::{self, Metrics},
     store::Store,
 };
 use error::ApiError;
@@ -42,12 +48,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// This node's rate-limit counters.
     pub limiters: rate_limit::Limiters,
+    /// What `/metrics` reports; includes the store's own counters.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             limiters: rate_limit::Limiters::new(config.rate_limits),
+            metrics: Arc::new(Metrics::new(store.metrics())),
             store,
             config: Arc::new(config),
             clock,
@@ -69,14 +78,17 @@ pub fn router(state: AppState) -> Router {
         .route(paths::TOKEN, post(api::token::post))
         .route(paths::REVOKE, post(api::revoke::post))
         .route(paths::DEVICE_AUTHORIZE, post(api::device::post))
+        .route(paths::INTROSPECT, post(api::introspect::post))
         .route(paths::ME, get(api::me::get));
 
     let limit = BodyLimit(state.config.max_body_bytes);
+    let metrics = state.metrics.clone();
     // HSTS only when browsers reach us over TLS (a header on plain http is ignored anyway,
     // and would pin a development host).
     let hsts = state.config.public_url.scheme() == "https";
     Router::new()
         .nest(paths::API_BASE, api)
+        .route(paths::METADATA, get(api::metadata::get))
         .route(paths::ADMIN_AUTHORIZE, get(api::authorize::admin_alias))
         .route("/login", get(pages::login::get).post(pages::login::post))
         .route("/logout", post(pages::login::logout))
@@ -93,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
@@ -105,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a request handler panicked").into_response()
         }))
+        .layer(middleware::from_fn_with_state(metrics, observe::record))
         .layer(
             // Paths only: query strings can carry codes and states, so they are never logged.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -112,9 +126,19 @@ pub fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or("-", MatchedPath::as_str);
-                tracing::info_span!("request", method = %req.method(), route)
+                let request_id = req
+                    .headers()
+                    .get(observe::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), route = %route, request_id = %request_id)
             }),
         )
+        // Outermost first on the way in: sanitize an incoming id, mint one if absent, and
+        // copy it to the response.
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(observe::sanitize_request_id))
         .with_state(state)
 }
 
@@ -177,6 +201,19 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         Ok(()) => "ready".into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// `/metrics`: Prometheus metrics in the OpenMetrics text format.
+async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = state.metrics.render(state.store.pool_usage());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Headers every response carries: no framing, no sniffing, no referrer leaks of codes or

@@ -12,6 +12,7 @@ use crate::domain::{
     model::User,
     secret::{self, Purpose},
 };
+use crate::store::credentials::HashedCredential;
 
 pub const SESSION_COOKIE: &str = "ucoauth_session";
 pub const LOGIN_COOKIE: &str = "ucoauth_login";
@@ -82,7 +83,14 @@ pub async fn current_user(
     if session_id.len() != 43 {
         return Ok(None);
     }
-    let hash = state.config.pepper.digest(Purpose::Session, session_id);
+    let hash = state
+        .store
+        .resolve_digest(
+            state.config.peppers(),
+            HashedCredential::Session,
+            session_id,
+        )
+        .await?;
     let user = state.store.find_session(&hash, state.now()).await?;
     Ok(user.map(|user| SignedIn {
         user,

@@ -114,6 +114,17 @@ pub enum RevokeReason {
     Operator,
 }
 
+/// A single-use credential presented again, found inside a write; counted once it committed.
+#[derive(Debug, Clone, Copy)]
+struct Reuse {
+    reason: RevokeReason,
+    /// Whether this write revoked the grant (it may have been revoked already).
+    revoked: bool,
+}
+
+/// A grant-type step's answer, and the reuse it detected.
+type Answer = (Result<Issued, OauthError>, Option<Reuse>);
+
 impl RevokeReason {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -172,7 +183,29 @@ impl Store {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.metrics().grant_issued();
+        Ok(())
+    }
+
+    /// Counts what a code redemption or refresh did, after it committed.
+    fn count(&self, answer: &Answer, grant_type: &'static str) {
+        let metrics = self.metrics();
+        if answer.0.is_ok() {
+            metrics.tokens_issued(grant_type);
+            if grant_type == "refresh_token" {
+                metrics.refreshed();
+            }
+        }
+        if let Some(reuse) = answer.1 {
+            metrics.reuse_detected(match reuse.reason {
+                RevokeReason::CodeReplay => "authorization_code",
+                _ => "refresh_token",
+            });
+            if reuse.revoked {
+                metrics.revoked(reuse.reason.as_str());
+            }
+        }
     }
 
     /// Redeems an authorization code for a token pair. A replayed code revokes its grant; the
@@ -181,13 +214,18 @@ impl Store {
         &self,
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(redeem_code(conn, req)))
-            .await
+        let answer = self
+            .write(move |conn| Box::pin(redeem_code(conn, req)))
+            .await?;
+        self.count(&answer, "authorization_code");
+        Ok(answer.0)
     }
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(refresh(conn, req))).await
+        let answer = self.write(move |conn| Box::pin(refresh(conn, req))).await?;
+        self.count(&answer, "refresh_token");
+        Ok(answer.0)
     }
 
     /// Revokes the grant behind an access or refresh token presented by `client_id`.
@@ -199,36 +237,41 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<RevokeOutcome, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
-                let Some(owner) = found else {
-                    return Ok(RevokeOutcome::NotLive);
-                };
-                if owner.client_id != client_id {
-                    return Ok(RevokeOutcome::OtherClient);
-                }
-                if !owner.live {
-                    return Ok(RevokeOutcome::NotLive);
-                }
-                let revoked = revoke_grant(
-                    conn,
-                    &owner.grant_id,
-                    RevokeReason::ClientRequest,
-                    now,
-                    &origin,
-                )
-                .await?;
-                Ok(if revoked {
-                    RevokeOutcome::Revoked {
-                        grant_id: owner.grant_id,
+        let outcome = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
+                    let Some(owner) = found else {
+                        return Ok(RevokeOutcome::NotLive);
+                    };
+                    if owner.client_id != client_id {
+                        return Ok(RevokeOutcome::OtherClient);
                     }
-                } else {
-                    RevokeOutcome::NotLive
+                    if !owner.live {
+                        return Ok(RevokeOutcome::NotLive);
+                    }
+                    let revoked = revoke_grant(
+                        conn,
+                        &owner.grant_id,
+                        RevokeReason::ClientRequest,
+                        now,
+                        &origin,
+                    )
+                    .await?;
+                    Ok(if revoked {
+                        RevokeOutcome::Revoked {
+                            grant_id: owner.grant_id,
+                        }
+                    } else {
+                        RevokeOutcome::NotLive
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        if matches!(outcome, RevokeOutcome::Revoked { .. }) {
+            self.metrics().revoked(RevokeReason::ClientRequest.as_str());
+        }
+        Ok(outcome)
     }
 
     /// Revokes one grant by id; `false` if it was already revoked or does not exist.
@@ -239,10 +282,15 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
+            })
+            .await?;
+        if revoked {
+            self.metrics().revoked(reason.as_str());
+        }
+        Ok(revoked)
     }
 
     /// A merchant's live grants (its "Authorized Applications"), newest first, and their count.
@@ -302,31 +350,41 @@ impl Store {
         reason: RevokeReason,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                let sql = if merchant_id.is_some() {
-                    "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-                     WHERE grant_id = $3 AND revoked_at IS NULL AND merchant_id = $4"
-                } else {
-                    "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-                     WHERE grant_id = $3 AND revoked_at IS NULL"
-                };
-                let mut query = sqlx::query(sql)
-                    .bind(now)
-                    .bind(reason.as_str())
-                    .bind(grant_id);
-                if let Some(merchant_id) = merchant_id {
-                    query = query.bind(merchant_id);
-                }
-                let done = query.execute(conn).await?;
-                Ok(done.rows_affected() == 1)
+        let revoked = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(merchant_id) = merchant_id {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT merchant_id FROM grants WHERE grant_id = $1",
+                        )
+                        .bind(&grant_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if owner.as_deref() != Some(merchant_id.as_str()) {
+                            return Ok(false);
+                        }
+                    }
+                    revoke_grant(conn, &grant_id, reason, now, &Origin::default()).await
+                })
             })
-        })
-        .await
+            .await?;
+        if revoked {
+            self.metrics().revoked(reason.as_str());
+        }
+        Ok(revoked)
     }
 
     /// The live grant behind an access token, if the token is live.
     pub async fn find_access(
+        &self,
+        access_hash: &Digest,
+        now: Millis,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        self.timed("find_access", self.find_access_untimed(access_hash, now))
+            .await
+    }
+
+    async fn find_access_untimed(
         &self,
         access_hash: &Digest,
         now: Millis,
@@ -362,10 +420,7 @@ impl Store {
     }
 }
 
-async fn redeem_code(
-    conn: &mut AnyConnection,
-    req: CodeRedemption,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<Answer, StoreError> {
     let code_hash = req.code_hash.to_vec();
     let row = sqlx::query(
         "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
@@ -378,9 +433,12 @@ async fn redeem_code(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
-        return Ok(Err(OauthError::invalid_grant(
-            "the authorization code is invalid",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the authorization code is invalid",
+            )),
+            None,
+        ));
     };
     let grant_id: String = r.try_get(0)?;
     let stored = StoredCode {
@@ -397,8 +455,8 @@ async fn redeem_code(
     let scopes = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
 
     match code::check(&stored, &req.presented, req.now) {
-        Verdict::Refuse(e) => return Ok(Err(e)),
-        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, &req).await?)),
+        Verdict::Refuse(e) => return Ok((Err(e), None)),
+        Verdict::Replay => return replayed(conn, &grant_id, &req).await,
         Verdict::Redeem => {}
     }
     // The row count decides a race between two redemptions of one code.
@@ -410,7 +468,7 @@ async fn redeem_code(
     .execute(&mut *conn)
     .await?;
     if consumed.rows_affected() != 1 {
-        return Ok(Err(replayed(conn, &grant_id, &req).await?));
+        return replayed(conn, &grant_id, &req).await;
     }
     insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
     let event = AuditEvent::new(AuditKind::CodeRedeemed)
@@ -419,11 +477,14 @@ async fn redeem_code(
         .grant(grant_id.as_str())
         .ip(req.origin.client_ip.clone());
     record(conn, &event, req.now).await?;
-    Ok(Ok(Issued {
-        grant_id,
-        merchant_id,
-        scopes,
-    }))
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
+    ))
 }
 
 /// A second redemption: revoke what the first one created (RFC 6749 §4.1.2).
@@ -431,13 +492,13 @@ async fn replayed(
     conn: &mut AnyConnection,
     grant_id: &str,
     req: &CodeRedemption,
-) -> Result<OauthError, StoreError> {
+) -> Result<Answer, StoreError> {
     let event = AuditEvent::new(AuditKind::CodeReplayed)
         .client(req.presented.client_id.as_str())
         .grant(grant_id)
         .ip(req.origin.client_ip.clone());
     record(conn, &event, req.now).await?;
-    revoke_grant(
+    let revoked = revoke_grant(
         conn,
         grant_id,
         RevokeReason::CodeReplay,
@@ -445,15 +506,18 @@ async fn replayed(
         &req.origin,
     )
     .await?;
-    Ok(OauthError::invalid_grant(
-        "the authorization code was already used; the tokens issued for it have been revoked",
+    Ok((
+        Err(OauthError::invalid_grant(
+            "the authorization code was already used; the tokens issued for it have been revoked",
+        )),
+        Some(Reuse {
+            reason: RevokeReason::CodeReplay,
+            revoked,
+        }),
     ))
 }
 
-async fn refresh(
-    conn: &mut AnyConnection,
-    req: Refresh,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
     let grant: Option<String> =
@@ -462,9 +526,10 @@ async fn refresh(
             .fetch_optional(&mut *conn)
             .await?;
     let Some(grant_id) = grant else {
-        return Ok(Err(OauthError::invalid_grant(
-            "the refresh token is invalid",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant("the refresh token is invalid")),
+            None,
+        ));
     };
     // From here until commit no other refresh, retry or revocation of this grant runs, so the
     // state read next is the state the decision acts on.
@@ -495,24 +560,33 @@ async fn refresh(
     let merchant_id: String = r.try_get(7)?;
     let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(8)?)?;
     if client_id != req.client_id {
-        return Ok(Err(OauthError::invalid_grant(
-            "the refresh token was not issued to this client_id",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the refresh token was not issued to this client_id",
+            )),
+            None,
+        ));
     }
     if r.try_get::<Option<i64>, _>(9)?.is_some() {
-        return Ok(Err(OauthError::invalid_grant(
-            "the authorization behind this refresh token has been revoked",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the authorization behind this refresh token has been revoked",
+            )),
+            None,
+        ));
     }
     let scopes = match &req.scope {
         None => granted.clone(),
         Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
         Some(asked) => {
             let extra: Vec<_> = asked.outside(&granted).collect();
-            return Ok(Err(OauthError::invalid_scope(format!(
-                "scope may only narrow the granted scopes; not granted: {}",
-                extra.join(" ")
-            ))));
+            return Ok((
+                Err(OauthError::invalid_scope(format!(
+                    "scope may only narrow the granted scopes; not granted: {}",
+                    extra.join(" ")
+                ))),
+                None,
+            ));
         }
     };
 
@@ -520,9 +594,12 @@ async fn refresh(
     // ever let two writers in, the row counts would still refuse the second.
     let applied = match refresh::decide(state, req.now, req.grace_ms) {
         Decision::Expired => {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token has expired; authorize the application again",
-            )))
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the refresh token has expired; authorize the application again",
+                )),
+                None,
+            ))
         }
         Decision::Reuse => {
             let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
@@ -531,7 +608,7 @@ async fn refresh(
                 .grant(grant_id.as_str())
                 .ip(req.origin.client_ip.clone());
             record(conn, &event, req.now).await?;
-            revoke_grant(
+            let revoked = revoke_grant(
                 conn,
                 &grant_id,
                 RevokeReason::RefreshReuse,
@@ -539,9 +616,15 @@ async fn refresh(
                 &req.origin,
             )
             .await?;
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token was already used; the authorization has been revoked",
-            )));
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the refresh token was already used; the authorization has been revoked",
+                )),
+                Some(Reuse {
+                    reason: RevokeReason::RefreshReuse,
+                    revoked,
+                }),
+            ));
         }
         Decision::Rotate => {
             sqlx::query(
@@ -589,11 +672,14 @@ async fn refresh(
         .grant(grant_id.as_str())
         .ip(req.origin.client_ip.clone());
     record(conn, &event, req.now).await?;
-    Ok(Ok(Issued {
-        grant_id,
-        merchant_id,
-        scopes,
-    }))
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
+    ))
 }
 
 /// Takes the grant's row lock until the transaction ends, serialising every change to the

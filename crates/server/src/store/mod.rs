@@ -26,22 +26,29 @@
 
 pub mod applications;
 pub mod audit;
+pub mod credentials;
 pub mod devices;
 pub mod grants;
 pub mod janitor;
 pub mod keys;
 pub mod merchants;
 pub mod rate_limits;
+pub mod resource;
 pub mod sessions;
 mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::BoxFuture;
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
     AnyConnection, AnyPool, ConnectOptions, Connection,
 };
+
+use crate::metrics::{PoolUsage, StoreMetrics};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +195,8 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     writer: writer::Writer,
+    /// Counts protocol events after they commit, and times store operations.
+    metrics: StoreMetrics,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -272,7 +281,34 @@ impl Store {
             backend,
             pool,
             writer,
+            metrics: StoreMetrics::default(),
         })
+    }
+
+    /// This store's counters and latency histograms.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
+    /// How busy the connection pool is right now.
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// Runs a read, recording its latency as `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = read.await;
+        self.metrics.observe(operation, started.elapsed());
+        result
     }
 
     pub fn backend(&self) -> Backend {
@@ -291,13 +327,19 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
     {
-        self.writer.run(op).await
+        let started = Instant::now();
+        let result = self.writer.run(op).await;
+        self.metrics.observe("write", started.elapsed());
+        result
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.timed("ping", async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Closes the pool and stops the writer after the writes already queued.

@@ -162,8 +162,8 @@ async fn scenario(server: Arc<TestServer>, s: Session, shots: std::path::PathBuf
     fill(&s, "#login", LOGIN).await;
     fill(&s, "#password", PASSWORD).await;
     click(&s, "form[action='/login'] button[type=submit]").await;
-    assert_eq!(s.current_url().await.unwrap(), format!("{base}/"));
     wait_for_text(&s, "Signed in as").await;
+    assert_eq!(s.current_url().await.unwrap(), format!("{base}/"));
     shot(&s, &shots, "02-home.png").await;
 
     // Developer Applications: empty, then a registration with a mistake, then a good one.
@@ -309,16 +309,14 @@ async fn scenario(server: Arc<TestServer>, s: Session, shots: std::path::PathBuf
     shot(&s, &shots, "14-applications.png").await;
 
     // Sign out: the back office asks to sign in again.
+    // The click returns before the navigation ends: wait for the address to change.
     click(&s, "#sign-out").await;
-    assert!(s
-        .current_url()
-        .await
-        .unwrap()
-        .starts_with(&format!("{base}/login")));
+    let url = wait_for_url(&s, &format!("{base}/login")).await;
+    assert!(url.starts_with(&format!("{base}/login")), "{url}");
     s.goto(&format!("{base}/keys")).await.unwrap();
-    assert!(s
-        .current_url()
-        .await
-        .unwrap()
-        .starts_with(&format!("{base}/login?return_to=")));
+    let url = wait_for_url(&s, &format!("{base}/login?return_to=")).await;
+    assert!(
+        url.starts_with(&format!("{base}/login?return_to=")),
+        "{url}"
+    );
 }

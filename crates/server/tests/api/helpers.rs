@@ -299,6 +299,33 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Registers an application with the resource-server permission; returns its credentials.
+    pub async fn resource_server(&self) -> (String, String) {
+        let (id, secret) = self
+            .app(|a| {
+                a.name = "Item API".into();
+                a.scopes = vec!["item_read".into()];
+            })
+            .await;
+        assert!(self
+            .store
+            .set_resource_server(id.clone(), true, self.clock.now())
+            .await
+            .unwrap());
+        (id, secret)
+    }
+
+    /// `POST /oauth/introspect` as `caller` (HTTP Basic) for `token`.
+    pub async fn introspect(&self, caller: &(String, String), token: &str) -> Response {
+        self.client()
+            .post(format!("{}/oauth/introspect", self.api))
+            .basic_auth(&caller.0, Some(&caller.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A token pair from the whole flow.
     pub async fn tokens(&self, client_id: &str) -> (String, String) {
         let code = self.code_for(client_id, &[]).await;

@@ -10,6 +10,7 @@ use ucoauth_wire::{params::header::SIMPLE_KEY, OauthMeResponse};
 use crate::{
     domain::{model::KeyPrincipal, secret::Purpose},
     http::{error::ApiError, AppState},
+    store::credentials::HashedCredential,
 };
 
 pub async fn get(
@@ -37,7 +38,10 @@ pub async fn get(
              (or a simple key in x-ultracart-simple-key)",
         )
     })?;
-    let hash = state.config.pepper.digest(Purpose::AccessToken, token);
+    let hash = state
+        .store
+        .resolve_digest(state.config.peppers(), HashedCredential::AccessToken, token)
+        .await?;
     let grant = state
         .store
         .find_access(&hash, state.now())

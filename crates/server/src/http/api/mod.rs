@@ -2,7 +2,9 @@
 
 pub mod authorize;
 pub mod device;
+pub mod introspect;
 pub mod me;
+pub mod metadata;
 pub mod revoke;
 pub mod token;
 

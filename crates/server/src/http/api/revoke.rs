@@ -6,7 +6,7 @@ use ucoauth_wire::OauthRevokeSuccessResponse;
 
 use super::form_error;
 use crate::{
-    domain::{profile::Policy, secret::Purpose},
+    domain::profile::Policy,
     http::{
         client_auth::ClientCredentials,
         client_ip::ClientIp,
@@ -15,7 +15,7 @@ use crate::{
         rate_limit::{too_many, Failures, Limit},
         AppState,
     },
-    store::grants::RevokeOutcome,
+    store::{credentials::HashedCredential, grants::RevokeOutcome},
 };
 
 pub async fn post(
@@ -68,15 +68,23 @@ async fn revoke(
         app.require_secret,
     );
     credentials
-        .authenticate(&app, &policy, &state.config.pepper)
+        .authenticate(&app, &policy, state.config.peppers())
         .map_err(|e| ApiError::unauthorized_client(e.description))?;
 
-    let pepper = &state.config.pepper;
+    let peppers = state.config.peppers();
+    let access_hash = state
+        .store
+        .resolve_digest(peppers, HashedCredential::AccessToken, token)
+        .await?;
+    let refresh_hash = state
+        .store
+        .resolve_digest(peppers, HashedCredential::RefreshToken, token)
+        .await?;
     let outcome = state
         .store
         .revoke_by_token(
-            pepper.digest(Purpose::AccessToken, token),
-            pepper.digest(Purpose::RefreshToken, token),
+            access_hash,
+            refresh_hash,
             app.client_id.clone(),
             state.now(),
             ip.origin(),

@@ -26,6 +26,7 @@ use crate::{
         AppState,
     },
     store::{
+        credentials::HashedCredential,
         devices::{DevicePoll, PollOutcome},
         grants::{CodeRedemption, Issued, NewTokens, Refresh},
         rate_limits::Counter,
@@ -115,7 +116,7 @@ async fn exchange_checked(
         app.require_pkce,
         app.require_secret,
     );
-    credentials.authenticate(&app, &policy, &state.config.pepper)?;
+    credentials.authenticate(&app, &policy, state.config.peppers())?;
 
     let now = state.now();
     let access = secret::new_token();
@@ -140,7 +141,14 @@ async fn exchange_checked(
             state
                 .store
                 .redeem_code(CodeRedemption {
-                    code_hash: pepper.digest(Purpose::AuthorizationCode, code),
+                    code_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::AuthorizationCode,
+                            code,
+                        )
+                        .await?,
                     presented,
                     now,
                     tokens,
@@ -154,7 +162,14 @@ async fn exchange_checked(
             state
                 .store
                 .refresh(Refresh {
-                    refresh_hash: pepper.digest(Purpose::RefreshToken, presented),
+                    refresh_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::RefreshToken,
+                            presented,
+                        )
+                        .await?,
                     client_id: app.client_id.clone(),
                     scope,
                     now,
