@@ -1,17 +1,23 @@
 //! Printing results as text for people or JSON for scripts.
 
+use std::io::Write;
+
 use serde::Serialize;
 
-/// Prints `value` as pretty JSON when `json` is set, else prints `text()`.
+/// Prints `value` as pretty JSON when `json` is set, else prints `text()`. A closed pipe
+/// (`ucoauth app list | head -1`) is not an error.
 pub fn print<T: Serialize>(
     json: bool,
     value: &T,
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+    let out = if json {
+        serde_json::to_string_pretty(value)?
     } else {
-        println!("{}", text());
+        text()
+    };
+    match writeln!(std::io::stdout().lock(), "{out}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -6,7 +6,11 @@ use url::Url;
 
 use crate::{
     clock::Millis,
-    domain::{profile::Profile, secret::Pepper},
+    domain::{
+        profile::Profile,
+        rate_limit::Limit,
+        secret::{Pepper, Peppers},
+    },
     store::Backend,
 };
 
@@ -22,11 +26,27 @@ pub struct ServerConfig {
     /// How long after a rotation the immediate predecessor may still be retried.
     pub refresh_grace_ms: Millis,
     pub session_ttl_ms: Millis,
+    /// Lifetime of a device code and its user code (RFC 8628 `expires_in`).
+    pub device_code_ttl_ms: Millis,
+    /// The polling interval a device code starts with (RFC 8628 `interval`); whole seconds.
+    pub device_interval_ms: Millis,
+    /// User-code lookups on the verification page per browser session.
+    pub device_verify_per_session: Limit,
+    /// User-code lookups on the verification page per client IP.
+    pub device_verify_per_ip: Limit,
+    /// `POST /oauth/device/authorize` requests per client IP.
+    pub device_authorize_per_ip: Limit,
+    /// Device-grant polls of `/oauth/token` per client IP (on top of the per-code `slow_down`).
+    pub device_poll_per_ip: Limit,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Key for the credential hashes.
+    /// Key for the credential hashes: new credentials are hashed with it.
     pub pepper: Pepper,
     pub rate_limits: RateLimits,
+    /// Peppers replaced by rotation. Credentials hashed with them still verify, so keep each
+    /// one listed until the longest-lived credential it hashed has expired (refresh tokens:
+    /// `refresh_ttl_ms`; client secrets: until rotated).
+    pub previous_peppers: Vec<Pepper>,
 }
 
 impl ServerConfig {
@@ -40,10 +60,25 @@ impl ServerConfig {
             refresh_ttl_ms: 30 * 24 * 3_600_000,
             refresh_grace_ms: 10_000,
             session_ttl_ms: 12 * 3_600_000,
+            device_code_ttl_ms: 900_000,
+            device_interval_ms: 5_000,
+            // A person mistypes a code a few times; a guesser needs billions of tries.
+            device_verify_per_session: Limit::new(10, 15 * 60_000),
+            // Several people behind one office NAT may each mistype a few times.
+            device_verify_per_ip: Limit::new(50, 15 * 60_000),
+            device_authorize_per_ip: Limit::new(30, 60_000),
+            // 25 devices behind one address polling every 5 s.
+            device_poll_per_ip: Limit::new(300, 60_000),
             max_body_bytes: 16 * 1024,
             pepper,
             rate_limits: RateLimits::default(),
+            previous_peppers: Vec::new(),
         }
+    }
+
+    /// The current pepper and the previous ones, for lookups of presented credentials.
+    pub fn peppers(&self) -> Peppers<'_> {
+        Peppers::new(&self.pepper, &self.previous_peppers)
     }
 
     /// The issuer identifier: the public URL without a trailing slash.

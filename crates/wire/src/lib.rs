@@ -15,10 +15,13 @@
 //! - [`paths`]: the URL paths clients depend on.
 //! - [`scopes`]: UltraCart's permission catalogue.
 //! - [`params`]: request parameter names and fixed values (grant types, headers).
+//! - [`standard`]: RFC documents served beside UltraCart's API: token introspection (RFC 7662)
+//!   and authorization server metadata (RFC 8414).
 
 pub mod models;
 pub mod params;
 pub mod paths;
 pub mod scopes;
+pub mod standard;
 
 pub use models::*;

@@ -14,6 +14,8 @@ pub const DEVICE_AUTHORIZE: &str = "/oauth/device/authorize";
 pub const ME: &str = "/oauth/me";
 /// Token introspection (RFC 7662), relative to [`API_BASE`].
 pub const INTROSPECT: &str = "/oauth/introspect";
+/// Authorization server metadata (RFC 8414 §3), at the root, not under [`API_BASE`].
+pub const METADATA: &str = "/.well-known/oauth-authorization-server";
 /// The guide's prose URL for the authorize page; it leads to the same flow.
 pub const ADMIN_AUTHORIZE: &str = "/admin/v2/oauth/authorize";
 /// Production base URL of UltraCart's API.

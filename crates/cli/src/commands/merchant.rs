@@ -1,8 +1,5 @@
 //! `ucoauth merchant ...`.
 
-use std::io::Read;
-
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use ucoauth_server::admin;
@@ -13,9 +10,17 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub enum MerchantCommand {
     /// Create a merchant account with its first user.
-    ///
-    /// Example: echo 'a long password' | ucoauth merchant create --merchant-id DEMO
-    ///          --name "Demo Company" --login demo --password-stdin
+    #[command(
+        long_about = "Create a merchant account with its first user.\n\n\
+            The user signs in on the consent screen with --login and the password read from \
+            standard input (the first line), which keeps it out of shell history and process \
+            lists. Passwords are stored as argon2id hashes.",
+        after_long_help = "EXAMPLES\n  \
+            echo 'a long password' | ucoauth merchant create --merchant-id DEMO \\\n      \
+            --name 'Demo Company' --login demo --password-stdin\n  \
+            ucoauth merchant create --merchant-id ACME --name 'Acme' --login ops \\\n      \
+            --password-stdin --json < password.txt"
+    )]
     Create(CreateArgs),
 }
 
@@ -54,14 +59,7 @@ pub async fn run(global: &Global, cmd: MerchantCommand) -> anyhow::Result<()> {
 }
 
 async fn create(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .context("cannot read the password from standard input")?;
-    let password = input.lines().next().unwrap_or_default().to_owned();
-    if password.is_empty() {
-        bail!("no password on standard input; pipe it in, e.g. echo 'secret password' | ucoauth merchant create ... --password-stdin");
-    }
+    let password = super::read_password_stdin()?;
     let (store, _) = super::open(global).await?;
     let user = admin::create_merchant(
         &store,

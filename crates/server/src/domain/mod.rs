@@ -5,11 +5,13 @@
 
 pub mod audit;
 pub mod code;
+pub mod device;
 pub mod error;
 pub mod model;
 pub mod password;
 pub mod pkce;
 pub mod profile;
+pub mod rate_limit;
 pub mod redirect;
 pub mod refresh;
 pub mod scope;

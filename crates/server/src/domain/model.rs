@@ -85,3 +85,51 @@ pub struct AccessGrant {
     pub issued_at: Millis,
     pub expires_at: Millis,
 }
+
+/// A merchant's simple API key (`x-ultracart-simple-key`): a credential with fixed permissions,
+/// for scripts that act as the merchant without an OAuth application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleKey {
+    pub key_id: String,
+    pub merchant_id: String,
+    /// What the merchant called it ("nightly export").
+    pub name: String,
+    /// The key's last characters, for display.
+    pub key_hint: String,
+    pub scopes: ScopeSet,
+    /// The user who created it; `None` when made from the command line.
+    pub created_by: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Who a presented simple key speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPrincipal {
+    pub key_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub name: String,
+    pub scopes: ScopeSet,
+}
+
+/// A live grant as the merchant's "Authorized Applications" page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub grant_id: String,
+    pub client_id: String,
+    pub application_name: String,
+    pub developer_name: String,
+    pub scopes: ScopeSet,
+    /// Login of the user who approved it, if that user still exists.
+    pub approved_by: Option<String>,
+    pub created_at: Millis,
+    /// When the application last obtained a token with it.
+    pub last_used_at: Option<Millis>,
+}
+
+/// A merchant user as listed in the back office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub user: User,
+    pub created_at: Millis,
+}

@@ -23,6 +23,8 @@ pub enum Purpose {
     Session,
     LoginCsrf,
     SessionCsrf,
+    /// The verification-page form before sign-in, bound to a nonce cookie.
+    DeviceCsrf,
     DeviceCode,
     UserCode,
     SimpleKey,
@@ -38,6 +40,7 @@ impl Purpose {
             Self::Session => b"session",
             Self::LoginCsrf => b"login-csrf",
             Self::SessionCsrf => b"session-csrf",
+            Self::DeviceCsrf => b"device-csrf",
             Self::DeviceCode => b"device-code",
             Self::UserCode => b"user-code",
             Self::SimpleKey => b"simple-key",
@@ -102,6 +105,54 @@ impl Pepper {
     pub fn verify_derived(&self, purpose: Purpose, value: &str, presented: &str) -> bool {
         let expected = self.derive_token(purpose, value);
         expected.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+/// The current pepper and the peppers it replaced (rotation).
+///
+/// New credentials are always hashed with the current pepper. A presented credential is looked
+/// up under the current pepper first, then under each previous one, so tokens issued before a
+/// rotation keep working until they expire. Keep the previous list short (one or two): a
+/// lookup that misses costs one indexed query per pepper.
+#[derive(Debug, Clone, Copy)]
+pub struct Peppers<'a> {
+    current: &'a Pepper,
+    previous: &'a [Pepper],
+}
+
+impl<'a> Peppers<'a> {
+    pub fn new(current: &'a Pepper, previous: &'a [Pepper]) -> Self {
+        Self { current, previous }
+    }
+
+    /// The pepper new credentials are hashed with.
+    pub fn current(self) -> &'a Pepper {
+        self.current
+    }
+
+    /// Whether any previous pepper is configured (if not, lookups need no fallback).
+    pub fn rotating(self) -> bool {
+        !self.previous.is_empty()
+    }
+
+    /// The stored forms `value` may have: under the current pepper, then under each previous.
+    pub fn digests(self, purpose: Purpose, value: &'a str) -> impl Iterator<Item = Digest> + 'a {
+        std::iter::once(self.current)
+            .chain(self.previous.iter())
+            .map(move |p| p.digest(purpose, value))
+    }
+
+    /// Whether `value` hashes to `stored` under any of the peppers (constant time per pepper).
+    pub fn verify(self, purpose: Purpose, value: &str, stored: &[u8]) -> bool {
+        // Every pepper is tried, so the time taken does not say which one matched.
+        self.digests(purpose, value)
+            .fold(false, |found, d| digests_equal(&d, stored) | found)
+    }
+}
+
+impl<'a> From<&'a Pepper> for Peppers<'a> {
+    fn from(current: &'a Pepper) -> Self {
+        Self::new(current, &[])
     }
 }
 
@@ -195,6 +246,35 @@ mod tests {
         assert!(p.verify_derived(Purpose::SessionCsrf, "session-1", &t));
         assert!(!p.verify_derived(Purpose::SessionCsrf, "session-2", &t));
         assert!(!p.verify_derived(Purpose::LoginCsrf, "session-1", &t));
+    }
+
+    #[test]
+    fn peppers_try_the_current_one_first_then_the_previous_ones() {
+        let current = Pepper::generate();
+        let old = [Pepper::generate()];
+        let peppers = Peppers::new(&current, &old);
+        let all: Vec<Digest> = peppers.digests(Purpose::AccessToken, "t").collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0], current.digest(Purpose::AccessToken, "t"));
+        assert_eq!(all[1], old[0].digest(Purpose::AccessToken, "t"));
+        assert!(peppers.rotating());
+        assert!(!Peppers::from(&current).rotating());
+        assert_eq!(
+            Peppers::from(&current)
+                .digests(Purpose::AccessToken, "t")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_secret_hashed_with_a_previous_pepper_still_verifies() {
+        let current = Pepper::generate();
+        let old = [Pepper::generate()];
+        let stored = old[0].digest(Purpose::ClientSecret, "s");
+        assert!(Peppers::new(&current, &old).verify(Purpose::ClientSecret, "s", &stored));
+        assert!(!Peppers::from(&current).verify(Purpose::ClientSecret, "s", &stored));
+        assert!(!Peppers::new(&current, &old).verify(Purpose::ClientSecret, "x", &stored));
     }
 
     #[test]

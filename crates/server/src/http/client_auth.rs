@@ -12,7 +12,7 @@ use super::form::{Duplicate, FormParams};
 use crate::domain::{
     model::Application,
     profile::Policy,
-    secret::{digests_equal, Pepper, Purpose},
+    secret::{Peppers, Purpose},
     OauthError,
 };
 
@@ -53,17 +53,20 @@ impl ClientCredentials {
         Ok(Self { client_id, secret })
     }
 
-    /// Checks the secret against the application (constant-time on the keyed hashes).
-    pub fn authenticate(
+    /// Checks the secret against the application (constant-time on the keyed hashes). With a
+    /// rotated pepper, a secret hashed under a previous pepper still verifies.
+    pub fn authenticate<'p>(
         &self,
         app: &Application,
         policy: &Policy,
-        pepper: &Pepper,
+        peppers: impl Into<Peppers<'p>>,
     ) -> Result<(), OauthError> {
         match &self.secret {
             Some(secret) => {
-                let presented = pepper.digest(Purpose::ClientSecret, secret);
-                if digests_equal(&presented, &app.secret_hash) {
+                if peppers
+                    .into()
+                    .verify(Purpose::ClientSecret, secret, &app.secret_hash)
+                {
                     Ok(())
                 } else {
                     Err(OauthError::invalid_client("client authentication failed"))

@@ -16,6 +16,7 @@ use axum::{
 use ucoauth_wire::{params::header::UC_REST_ERROR, ErrorResponse, OauthTokenResponse};
 
 use crate::{
+    admin::AdminError,
     domain::{OauthError, OauthErrorKind},
     store::StoreError,
 };
@@ -40,6 +41,7 @@ impl ApiError {
             403 => "You are not allowed to do that.",
             404 => "Not found.",
             405 => "That method is not allowed here.",
+            409 => "That cannot be done in the current state.",
             429 => "Too many requests; please wait and try again.",
             503 => "The service is temporarily unavailable; please try again shortly.",
             _ => "Something went wrong on our side.",
@@ -85,6 +87,12 @@ impl ApiError {
             .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"ucoauth\"")
     }
 
+    /// 429 with `Retry-After` (RFC 6585 §4).
+    pub fn too_many_requests(retry_after_secs: i64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            .with_header(header::RETRY_AFTER, &retry_after_secs.max(1).to_string())
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +132,18 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, format!("{what} already exists"))
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(_) => Self::bad_request(e.to_string()),
+            AdminError::NotFound(m) => Self::not_found(m),
+            AdminError::Forbidden(m) => Self::forbidden(m),
+            AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            AdminError::Store(s) => s.into(),
         }
     }
 }

@@ -1,11 +1,15 @@
-//! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login and consent pages,
-//! and the cross-cutting layers (security headers, panic guard, request tracing).
+//! The HTTP layer: the UltraCart-compatible API under `/rest/v2`, the login, consent and device
+//! verification pages, the back office (`pages::backoffice`) and its JSON twin under
+//! `/admin/api/v1` (`admin_api`), and the cross-cutting layers (security headers, panic guard, request
+//! tracing).
 
+pub mod admin_api;
 pub mod api;
 pub mod client_auth;
+pub mod client_ip;
 pub mod error;
 pub mod form;
-pub mod origin;
+pub mod observe;
 pub mod pages;
 pub mod rate_limit;
 pub mod session;
@@ -20,12 +24,17 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use ucoauth_wire::paths;
 
 use crate::{
     clock::{Clock, Millis},
     config::ServerConfig,
+    metrics::{self, Metrics},
     store::Store,
 };
 use error::ApiError;
@@ -39,12 +48,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// This node's rate-limit counters.
     pub limiters: rate_limit::Limiters,
+    /// What `/metrics` reports; includes the store's own counters.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             limiters: rate_limit::Limiters::new(config.rate_limits),
+            metrics: Arc::new(Metrics::new(store.metrics())),
             store,
             config: Arc::new(config),
             clock,
@@ -65,30 +77,48 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::TOKEN, post(api::token::post))
         .route(paths::REVOKE, post(api::revoke::post))
+        .route(paths::DEVICE_AUTHORIZE, post(api::device::post))
+        .route(paths::INTROSPECT, post(api::introspect::post))
         .route(paths::ME, get(api::me::get));
 
     let limit = BodyLimit(state.config.max_body_bytes);
+    let metrics = state.metrics.clone();
+    // HSTS only when browsers reach us over TLS (a header on plain http is ignored anyway,
+    // and would pin a development host).
+    let hsts = state.config.public_url.scheme() == "https";
     Router::new()
         .nest(paths::API_BASE, api)
+        .route(paths::METADATA, get(api::metadata::get))
         .route(paths::ADMIN_AUTHORIZE, get(api::authorize::admin_alias))
         .route("/login", get(pages::login::get).post(pages::login::post))
         .route("/logout", post(pages::login::logout))
+        .route(
+            pages::device::DEVICE_PAGE,
+            get(pages::device::get).post(pages::device::post),
+        )
+        .route(pages::device::DEVICE_DECISION, post(pages::device::decide))
+        .route(pages::device::DEVICE_APPROVED, get(pages::device::approved))
+        .route(pages::device::DEVICE_DENIED, get(pages::device::denied))
         .route("/", get(pages::home::get))
+        .merge(backoffice_routes())
+        .nest(admin_api::BASE, admin_api::router())
         .route("/static/ucoauth.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(|| async {
-            ApiError::not_found("no such endpoint; the API lives under /rest/v2")
-        })
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limit);
             next.run(req)
         }))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            security_headers(req, next, hsts)
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a request handler panicked").into_response()
         }))
+        .layer(middleware::from_fn_with_state(metrics, observe::record))
         .layer(
             // Paths only: query strings can carry codes and states, so they are never logged.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -96,9 +126,19 @@ pub fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or("-", MatchedPath::as_str);
-                tracing::info_span!("request", method = %req.method(), route)
+                let request_id = req
+                    .headers()
+                    .get(observe::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), route = %route, request_id = %request_id)
             }),
         )
+        // Outermost first on the way in: sanitize an incoming id, mint one if absent, and
+        // copy it to the response.
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(observe::sanitize_request_id))
         .with_state(state)
 }
 
@@ -106,6 +146,53 @@ pub fn router(state: AppState) -> Router {
 /// makes it the benchmark's baseline for the cost of the HTTP stack alone.
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The back-office pages (see `pages::backoffice`).
+fn backoffice_routes() -> Router<AppState> {
+    use pages::backoffice::{applications, authorized, keys, users};
+    Router::new()
+        .route("/applications", get(applications::list))
+        .route(
+            "/applications/new",
+            get(applications::new_form).post(applications::create),
+        )
+        .route(
+            "/applications/{client_id}",
+            get(applications::show).post(applications::update),
+        )
+        .route(
+            "/applications/{client_id}/rotate-secret",
+            post(applications::rotate_secret),
+        )
+        .route(
+            "/applications/{client_id}/delete",
+            get(applications::confirm_delete).post(applications::delete),
+        )
+        .route("/authorized", get(authorized::list))
+        .route("/authorized/{grant_id}/revoke", post(authorized::revoke))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{user_id}/remove", post(users::remove))
+        .route(
+            "/users/{user_id}/password",
+            get(users::password_form).post(users::change_password),
+        )
+}
+
+/// Unknown paths: an error page for browsers, an `ErrorResponse` for everyone else.
+async fn not_found(headers: axum::http::HeaderMap) -> Response {
+    if pages::wants_html(&headers) {
+        pages::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no page at this address.",
+            "Go to the back office home page.",
+        )
+    } else {
+        ApiError::not_found("no such endpoint; the API lives under /rest/v2").into_response()
+    }
 }
 
 /// `/readyz`: 200 when the database answers, 503 otherwise.
@@ -116,9 +203,22 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     }
 }
 
+/// `/metrics`: Prometheus metrics in the OpenMetrics text format.
+async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = state.metrics.render(state.store.pool_usage());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// Headers every response carries: no framing, no sniffing, no referrer leaks of codes or
-/// states, and no caching unless a handler says otherwise.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// states, no caching unless a handler says otherwise, and HSTS when served over TLS.
+async fn security_headers(req: Request, next: Next, hsts: bool) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
@@ -133,6 +233,13 @@ async fn security_headers(req: Request, next: Next) -> Response {
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::REFERRER_POLICY, "no-referrer");
     set(headers, header::CACHE_CONTROL, "no-store");
+    if hsts {
+        set(
+            headers,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
     response
 }
 

@@ -12,9 +12,12 @@ use crate::domain::{
     model::User,
     secret::{self, Purpose},
 };
+use crate::store::credentials::HashedCredential;
 
 pub const SESSION_COOKIE: &str = "ucoauth_session";
 pub const LOGIN_COOKIE: &str = "ucoauth_login";
+/// Nonce for the device verification form of a browser that is not signed in yet.
+pub const DEVICE_COOKIE: &str = "ucoauth_device";
 
 /// The value of cookie `name`, if sent.
 pub fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -80,7 +83,14 @@ pub async fn current_user(
     if session_id.len() != 43 {
         return Ok(None);
     }
-    let hash = state.config.pepper.digest(Purpose::Session, session_id);
+    let hash = state
+        .store
+        .resolve_digest(
+            state.config.peppers(),
+            HashedCredential::Session,
+            session_id,
+        )
+        .await?;
     let user = state.store.find_session(&hash, state.now()).await?;
     Ok(user.map(|user| SignedIn {
         user,
@@ -119,6 +129,29 @@ pub fn login_csrf_ok(state: &AppState, headers: &HeaderMap, presented: Option<&s
                 .config
                 .pepper
                 .verify_derived(Purpose::LoginCsrf, nonce, token)
+        }
+        _ => false,
+    }
+}
+
+/// A device-form nonce and the CSRF token bound to it (the login nonce's twin, for the code
+/// entry form shown before sign-in).
+pub fn device_nonce(state: &AppState) -> (String, String) {
+    let nonce = secret::new_token();
+    let token = state
+        .config
+        .pepper
+        .derive_token(Purpose::DeviceCsrf, &nonce);
+    (nonce, token)
+}
+
+pub fn device_csrf_ok(state: &AppState, headers: &HeaderMap, presented: Option<&str>) -> bool {
+    match (read_cookie(headers, DEVICE_COOKIE), presented) {
+        (Some(nonce), Some(token)) => {
+            state
+                .config
+                .pepper
+                .verify_derived(Purpose::DeviceCsrf, nonce, token)
         }
         _ => false,
     }

@@ -2,7 +2,7 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{audit::record, flag, Store, StoreError};
+use super::{audit::record, flag, grants::RevokeReason, Store, StoreError};
 use crate::{
     clock::Millis,
     domain::{
@@ -124,6 +124,112 @@ impl Store {
                 .await?;
         let apps = rows.iter().map(from_row).collect::<Result<_, _>>()?;
         Ok((apps, total))
+    }
+
+    /// Live applications owned by `owner_merchant_id`, newest first, and their total count.
+    pub async fn list_applications_by_owner(
+        &self,
+        owner_merchant_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Application>, i64), StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM applications \
+             WHERE owner_merchant_id = $1 AND deleted_at IS NULL \
+             ORDER BY created_at DESC, client_id LIMIT $2 OFFSET $3"
+        ))
+        .bind(owner_merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM applications WHERE owner_merchant_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(owner_merchant_id)
+        .fetch_one(self.pool())
+        .await?;
+        let apps = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        Ok((apps, total))
+    }
+
+    /// Saves an application's editable fields (everything but its id, owner, secret and
+    /// creation time); `false` if it does not exist or was deleted.
+    pub async fn update_application(&self, app: Application) -> Result<bool, StoreError> {
+        let redirect_uris = serde_json::to_string(&app.redirect_uris)
+            .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE applications SET name = $1, description = $2, developer_name = $3, \
+                     developer_email = $4, developer_url = $5, redirect_uris = $6, scopes = $7, \
+                     require_secret = $8, require_pkce = $9, profile = $10, updated_at = $11 \
+                     WHERE client_id = $12 AND deleted_at IS NULL",
+                )
+                .bind(app.name)
+                .bind(app.description)
+                .bind(app.developer_name)
+                .bind(app.developer_email)
+                .bind(app.developer_url)
+                .bind(redirect_uris)
+                .bind(app.scopes.to_wire())
+                .bind(i64::from(app.require_secret))
+                .bind(i64::from(app.require_pkce))
+                .bind(app.profile.map(|p| p.as_str().to_owned()))
+                .bind(app.updated_at)
+                .bind(app.client_id)
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    /// Deletes an application and, in the same transaction, revokes every grant it holds, so
+    /// its tokens stop working at once. `None` if it did not exist (or was already deleted);
+    /// else how many live grants were revoked.
+    pub async fn delete_application(
+        &self,
+        client_id: String,
+        now: Millis,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let deleted = sqlx::query(
+                    "UPDATE applications SET deleted_at = $1, updated_at = $1 \
+                     WHERE client_id = $2 AND deleted_at IS NULL",
+                )
+                .bind(now)
+                .bind(&client_id)
+                .execute(&mut *conn)
+                .await?;
+                if deleted.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let revoked = sqlx::query(
+                    "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
+                     WHERE client_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(RevokeReason::ApplicationDeleted.as_str())
+                .bind(&client_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(Some(revoked.rows_affected()))
+            })
+        })
+        .await
+    }
+
+    /// How many live grants an application holds (what deleting it would end).
+    pub async fn count_live_grants(&self, client_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grants WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Replaces an application's client-secret hash (rotation).

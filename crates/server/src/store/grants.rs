@@ -4,6 +4,16 @@
 //! `domain::code` and `domain::refresh`; these functions read the state, ask the rule, and carry
 //! out its decision inside one transaction, deciding races by row counts of conditional updates
 //! (`... WHERE consumed_at IS NULL`), which both engines evaluate atomically.
+//!
+//! # Concurrency
+//! On SQLite every write runs on the one writer connection, so writes never interleave. On
+//! PostgreSQL writes run concurrently, in READ COMMITTED transactions (pinned by the store):
+//! - a code redemption is decided by one conditional `UPDATE`: a second redemption waits for
+//!   the first's row lock, then finds the code consumed (0 rows) and is treated as a replay;
+//! - a refresh first locks its grant's row (`lock_grant`), so concurrent refreshes of one
+//!   family, grace-window retries and revocations queue up and each one reads the state the
+//!   previous one committed. Without the lock, losers of the conditional updates would have to
+//!   re-read and retry, and under a burst some gave up with 503.
 
 use sqlx::{AnyConnection, Row};
 
@@ -13,7 +23,7 @@ use crate::{
     domain::{
         audit::{AuditEvent, AuditKind, Origin},
         code::{self, StoredCode, Verdict},
-        model::AccessGrant,
+        model::{AccessGrant, GrantSummary},
         refresh::{self, Decision, PresentedState},
         scope::ScopeSet,
         secret::Digest,
@@ -95,20 +105,36 @@ pub enum RevokeOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeReason {
     CodeReplay,
+    DeviceCodeReplay,
     RefreshReuse,
     ClientRequest,
     Merchant,
     ApplicationDeleted,
+    /// An operator on the command line.
+    Operator,
 }
+
+/// A single-use credential presented again, found inside a write; counted once it committed.
+#[derive(Debug, Clone, Copy)]
+struct Reuse {
+    reason: RevokeReason,
+    /// Whether this write revoked the grant (it may have been revoked already).
+    revoked: bool,
+}
+
+/// A grant-type step's answer, and the reuse it detected.
+type Answer = (Result<Issued, OauthError>, Option<Reuse>);
 
 impl RevokeReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CodeReplay => "code_replay",
+            Self::DeviceCodeReplay => "device_code_replay",
             Self::RefreshReuse => "refresh_reuse",
             Self::ClientRequest => "client_request",
             Self::Merchant => "merchant",
             Self::ApplicationDeleted => "application_deleted",
+            Self::Operator => "operator",
         }
     }
 }
@@ -157,7 +183,29 @@ impl Store {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.metrics().grant_issued();
+        Ok(())
+    }
+
+    /// Counts what a code redemption or refresh did, after it committed.
+    fn count(&self, answer: &Answer, grant_type: &'static str) {
+        let metrics = self.metrics();
+        if answer.0.is_ok() {
+            metrics.tokens_issued(grant_type);
+            if grant_type == "refresh_token" {
+                metrics.refreshed();
+            }
+        }
+        if let Some(reuse) = answer.1 {
+            metrics.reuse_detected(match reuse.reason {
+                RevokeReason::CodeReplay => "authorization_code",
+                _ => "refresh_token",
+            });
+            if reuse.revoked {
+                metrics.revoked(reuse.reason.as_str());
+            }
+        }
     }
 
     /// Redeems an authorization code for a token pair. A replayed code revokes its grant; the
@@ -166,13 +214,18 @@ impl Store {
         &self,
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(redeem_code(conn, req)))
-            .await
+        let answer = self
+            .write(move |conn| Box::pin(redeem_code(conn, req)))
+            .await?;
+        self.count(&answer, "authorization_code");
+        Ok(answer.0)
     }
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
-        self.write(move |conn| Box::pin(refresh(conn, req))).await
+        let answer = self.write(move |conn| Box::pin(refresh(conn, req))).await?;
+        self.count(&answer, "refresh_token");
+        Ok(answer.0)
     }
 
     /// Revokes the grant behind an access or refresh token presented by `client_id`.
@@ -184,36 +237,41 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<RevokeOutcome, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
-                let Some(owner) = found else {
-                    return Ok(RevokeOutcome::NotLive);
-                };
-                if owner.client_id != client_id {
-                    return Ok(RevokeOutcome::OtherClient);
-                }
-                if !owner.live {
-                    return Ok(RevokeOutcome::NotLive);
-                }
-                let revoked = revoke_grant(
-                    conn,
-                    &owner.grant_id,
-                    RevokeReason::ClientRequest,
-                    now,
-                    &origin,
-                )
-                .await?;
-                Ok(if revoked {
-                    RevokeOutcome::Revoked {
-                        grant_id: owner.grant_id,
+        let outcome = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
+                    let Some(owner) = found else {
+                        return Ok(RevokeOutcome::NotLive);
+                    };
+                    if owner.client_id != client_id {
+                        return Ok(RevokeOutcome::OtherClient);
                     }
-                } else {
-                    RevokeOutcome::NotLive
+                    if !owner.live {
+                        return Ok(RevokeOutcome::NotLive);
+                    }
+                    let revoked = revoke_grant(
+                        conn,
+                        &owner.grant_id,
+                        RevokeReason::ClientRequest,
+                        now,
+                        &origin,
+                    )
+                    .await?;
+                    Ok(if revoked {
+                        RevokeOutcome::Revoked {
+                            grant_id: owner.grant_id,
+                        }
+                    } else {
+                        RevokeOutcome::NotLive
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        if matches!(outcome, RevokeOutcome::Revoked { .. }) {
+            self.metrics().revoked(RevokeReason::ClientRequest.as_str());
+        }
+        Ok(outcome)
     }
 
     /// Revokes one grant by id; `false` if it was already revoked or does not exist.
@@ -224,14 +282,109 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
+            })
+            .await?;
+        if revoked {
+            self.metrics().revoked(reason.as_str());
+        }
+        Ok(revoked)
+    }
+
+    /// A merchant's live grants (its "Authorized Applications"), newest first, and their count.
+    pub async fn list_grants_by_merchant(
+        &self,
+        merchant_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<GrantSummary>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.grant_id, g.client_id, app.name, app.developer_name, g.scopes, \
+                    u.login, g.created_at, g.last_used_at \
+             FROM grants g \
+             JOIN applications app ON app.client_id = g.client_id \
+             LEFT JOIN users u ON u.user_id = g.user_id \
+             WHERE g.merchant_id = $1 AND g.revoked_at IS NULL AND app.deleted_at IS NULL \
+             ORDER BY g.created_at DESC, g.grant_id LIMIT $2 OFFSET $3",
+        )
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grants g JOIN applications app ON app.client_id = g.client_id \
+             WHERE g.merchant_id = $1 AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
+        )
+        .bind(merchant_id)
+        .fetch_one(self.pool())
+        .await?;
+        let grants = rows
+            .iter()
+            .map(|r| {
+                let grant_id: String = r.try_get(0)?;
+                Ok(GrantSummary {
+                    client_id: r.try_get(1)?,
+                    application_name: r.try_get(2)?,
+                    developer_name: r.try_get(3)?,
+                    scopes: parse_scopes(&grant_id, &r.try_get::<String, _>(4)?)?,
+                    approved_by: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                    last_used_at: r.try_get(7)?,
+                    grant_id,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((grants, total))
+    }
+
+    /// Revokes a live grant, only if it belongs to `merchant_id` (any merchant when `None`);
+    /// `false` when there is no such live grant. Its tokens stop working at once: every token
+    /// lookup checks the grant.
+    pub async fn revoke_grant_of(
+        &self,
+        grant_id: String,
+        merchant_id: Option<String>,
+        reason: RevokeReason,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let revoked = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(merchant_id) = merchant_id {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT merchant_id FROM grants WHERE grant_id = $1",
+                        )
+                        .bind(&grant_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if owner.as_deref() != Some(merchant_id.as_str()) {
+                            return Ok(false);
+                        }
+                    }
+                    revoke_grant(conn, &grant_id, reason, now, &Origin::default()).await
+                })
+            })
+            .await?;
+        if revoked {
+            self.metrics().revoked(reason.as_str());
+        }
+        Ok(revoked)
     }
 
     /// The live grant behind an access token, if the token is live.
     pub async fn find_access(
+        &self,
+        access_hash: &Digest,
+        now: Millis,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        self.timed("find_access", self.find_access_untimed(access_hash, now))
+            .await
+    }
+
+    async fn find_access_untimed(
         &self,
         access_hash: &Digest,
         now: Millis,
@@ -267,10 +420,7 @@ impl Store {
     }
 }
 
-async fn redeem_code(
-    conn: &mut AnyConnection,
-    req: CodeRedemption,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<Answer, StoreError> {
     let code_hash = req.code_hash.to_vec();
     let row = sqlx::query(
         "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
@@ -283,9 +433,12 @@ async fn redeem_code(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
-        return Ok(Err(OauthError::invalid_grant(
-            "the authorization code is invalid",
-        )));
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the authorization code is invalid",
+            )),
+            None,
+        ));
     };
     let grant_id: String = r.try_get(0)?;
     let stored = StoredCode {
@@ -302,8 +455,8 @@ async fn redeem_code(
     let scopes = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
 
     match code::check(&stored, &req.presented, req.now) {
-        Verdict::Refuse(e) => return Ok(Err(e)),
-        Verdict::Replay => return Ok(Err(replayed(conn, &grant_id, &req).await?)),
+        Verdict::Refuse(e) => return Ok((Err(e), None)),
+        Verdict::Replay => return replayed(conn, &grant_id, &req).await,
         Verdict::Redeem => {}
     }
     // The row count decides a race between two redemptions of one code.
@@ -315,7 +468,7 @@ async fn redeem_code(
     .execute(&mut *conn)
     .await?;
     if consumed.rows_affected() != 1 {
-        return Ok(Err(replayed(conn, &grant_id, &req).await?));
+        return replayed(conn, &grant_id, &req).await;
     }
     insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
     let event = AuditEvent::new(AuditKind::CodeRedeemed)
@@ -324,11 +477,14 @@ async fn redeem_code(
         .grant(grant_id.as_str())
         .ip(req.origin.client_ip.clone());
     record(conn, &event, req.now).await?;
-    Ok(Ok(Issued {
-        grant_id,
-        merchant_id,
-        scopes,
-    }))
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
+    ))
 }
 
 /// A second redemption: revoke what the first one created (RFC 6749 §4.1.2).
@@ -336,13 +492,13 @@ async fn replayed(
     conn: &mut AnyConnection,
     grant_id: &str,
     req: &CodeRedemption,
-) -> Result<OauthError, StoreError> {
+) -> Result<Answer, StoreError> {
     let event = AuditEvent::new(AuditKind::CodeReplayed)
         .client(req.presented.client_id.as_str())
         .grant(grant_id)
         .ip(req.origin.client_ip.clone());
     record(conn, &event, req.now).await?;
-    revoke_grant(
+    let revoked = revoke_grant(
         conn,
         grant_id,
         RevokeReason::CodeReplay,
@@ -350,154 +506,198 @@ async fn replayed(
         &req.origin,
     )
     .await?;
-    Ok(OauthError::invalid_grant(
-        "the authorization code was already used; the tokens issued for it have been revoked",
+    Ok((
+        Err(OauthError::invalid_grant(
+            "the authorization code was already used; the tokens issued for it have been revoked",
+        )),
+        Some(Reuse {
+            reason: RevokeReason::CodeReplay,
+            revoked,
+        }),
     ))
 }
 
-async fn refresh(
-    conn: &mut AnyConnection,
-    req: Refresh,
-) -> Result<Result<Issued, OauthError>, StoreError> {
+async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
-    // A lost race re-reads the state; two rounds settle any interleaving.
-    for _ in 0..3 {
-        let row = sqlx::query(
-            "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
-                    s.consumed_at, s.retired_at, \
-                    g.grant_id, g.client_id, g.merchant_id, g.scopes, g.revoked_at \
-             FROM refresh_tokens r \
-             JOIN grants g ON g.grant_id = r.grant_id \
-             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
-             WHERE r.token_hash = $1",
-        )
-        .bind(&presented)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(r) = row else {
-            return Ok(Err(OauthError::invalid_grant(
-                "the refresh token is invalid",
-            )));
-        };
-        let successor: Option<Vec<u8>> = r.try_get(3)?;
-        let successor_unused = successor.is_some()
-            && r.try_get::<Option<i64>, _>(4)?.is_none()
-            && r.try_get::<Option<i64>, _>(5)?.is_none();
-        let state = PresentedState {
-            expires_at: r.try_get(0)?,
-            consumed_at: r.try_get(1)?,
-            retired_at: r.try_get(2)?,
-            successor_unused,
-        };
-        let grant_id: String = r.try_get(6)?;
-        let client_id: String = r.try_get(7)?;
-        let merchant_id: String = r.try_get(8)?;
-        let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
-        if client_id != req.client_id {
-            return Ok(Err(OauthError::invalid_grant(
+    let grant: Option<String> =
+        sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&presented)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(grant_id) = grant else {
+        return Ok((
+            Err(OauthError::invalid_grant("the refresh token is invalid")),
+            None,
+        ));
+    };
+    // From here until commit no other refresh, retry or revocation of this grant runs, so the
+    // state read next is the state the decision acts on.
+    lock_grant(conn, &grant_id).await?;
+    let r = sqlx::query(
+        "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
+                s.consumed_at, s.retired_at, \
+                g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+         FROM refresh_tokens r \
+         JOIN grants g ON g.grant_id = r.grant_id \
+         LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+         WHERE r.token_hash = $1",
+    )
+    .bind(&presented)
+    .fetch_one(&mut *conn)
+    .await?;
+    let successor: Option<Vec<u8>> = r.try_get(3)?;
+    let successor_unused = successor.is_some()
+        && r.try_get::<Option<i64>, _>(4)?.is_none()
+        && r.try_get::<Option<i64>, _>(5)?.is_none();
+    let state = PresentedState {
+        expires_at: r.try_get(0)?,
+        consumed_at: r.try_get(1)?,
+        retired_at: r.try_get(2)?,
+        successor_unused,
+    };
+    let client_id: String = r.try_get(6)?;
+    let merchant_id: String = r.try_get(7)?;
+    let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(8)?)?;
+    if client_id != req.client_id {
+        return Ok((
+            Err(OauthError::invalid_grant(
                 "the refresh token was not issued to this client_id",
-            )));
-        }
-        if r.try_get::<Option<i64>, _>(10)?.is_some() {
-            return Ok(Err(OauthError::invalid_grant(
+            )),
+            None,
+        ));
+    }
+    if r.try_get::<Option<i64>, _>(9)?.is_some() {
+        return Ok((
+            Err(OauthError::invalid_grant(
                 "the authorization behind this refresh token has been revoked",
-            )));
-        }
-        let scopes = match &req.scope {
-            None => granted.clone(),
-            Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
-            Some(asked) => {
-                let extra: Vec<_> = asked.outside(&granted).collect();
-                return Ok(Err(OauthError::invalid_scope(format!(
+            )),
+            None,
+        ));
+    }
+    let scopes = match &req.scope {
+        None => granted.clone(),
+        Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
+        Some(asked) => {
+            let extra: Vec<_> = asked.outside(&granted).collect();
+            return Ok((
+                Err(OauthError::invalid_scope(format!(
                     "scope may only narrow the granted scopes; not granted: {}",
                     extra.join(" ")
-                ))));
-            }
-        };
+                ))),
+                None,
+            ));
+        }
+    };
 
-        let won = match refresh::decide(state, req.now, req.grace_ms) {
-            Decision::Expired => {
-                return Ok(Err(OauthError::invalid_grant(
+    // The updates stay conditional: under the lock they always apply, and if a future change
+    // ever let two writers in, the row counts would still refuse the second.
+    let applied = match refresh::decide(state, req.now, req.grace_ms) {
+        Decision::Expired => {
+            return Ok((
+                Err(OauthError::invalid_grant(
                     "the refresh token has expired; authorize the application again",
-                )))
-            }
-            Decision::Reuse => {
-                let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
-                    .merchant(merchant_id.as_str())
-                    .client(client_id.as_str())
-                    .grant(grant_id.as_str())
-                    .ip(req.origin.client_ip.clone());
-                record(conn, &event, req.now).await?;
-                revoke_grant(
-                    conn,
-                    &grant_id,
-                    RevokeReason::RefreshReuse,
-                    req.now,
-                    &req.origin,
-                )
-                .await?;
-                return Ok(Err(OauthError::invalid_grant(
-                    "the refresh token was already used; the authorization has been revoked",
-                )));
-            }
-            Decision::Rotate => {
-                sqlx::query(
-                    "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
-                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
-                )
-                .bind(req.now)
-                .bind(&new_hash)
-                .bind(&presented)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-            Decision::GraceRetry => {
-                let retired = sqlx::query(
-                    "UPDATE refresh_tokens SET retired_at = $1 \
-                     WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
-                )
-                .bind(req.now)
-                .bind(successor)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1;
-                if retired {
-                    sqlx::query(
-                        "UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2",
-                    )
-                    .bind(&new_hash)
-                    .bind(&presented)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                retired
-            }
-        };
-        if won {
-            insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
-            let event = AuditEvent::new(AuditKind::TokenRefreshed)
+                )),
+                None,
+            ))
+        }
+        Decision::Reuse => {
+            let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
                 .merchant(merchant_id.as_str())
                 .client(client_id.as_str())
                 .grant(grant_id.as_str())
                 .ip(req.origin.client_ip.clone());
             record(conn, &event, req.now).await?;
-            return Ok(Ok(Issued {
-                grant_id,
-                merchant_id,
-                scopes,
-            }));
+            let revoked = revoke_grant(
+                conn,
+                &grant_id,
+                RevokeReason::RefreshReuse,
+                req.now,
+                &req.origin,
+            )
+            .await?;
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the refresh token was already used; the authorization has been revoked",
+                )),
+                Some(Reuse {
+                    reason: RevokeReason::RefreshReuse,
+                    revoked,
+                }),
+            ));
         }
+        Decision::Rotate => {
+            sqlx::query(
+                "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
+            )
+            .bind(req.now)
+            .bind(&new_hash)
+            .bind(&presented)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        Decision::GraceRetry => {
+            let retired = sqlx::query(
+                "UPDATE refresh_tokens SET retired_at = $1 \
+                 WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
+            )
+            .bind(req.now)
+            .bind(successor)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1;
+            if retired {
+                sqlx::query("UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2")
+                    .bind(&new_hash)
+                    .bind(&presented)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            retired
+        }
+    };
+    if !applied {
+        return Err(StoreError::Inconsistent(format!(
+            "grant {grant_id}: a refresh token changed while its grant was locked"
+        )));
     }
-    Err(StoreError::Unavailable(
-        "refresh token state kept changing; retry".into(),
+    insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+    let event = AuditEvent::new(AuditKind::TokenRefreshed)
+        .merchant(merchant_id.as_str())
+        .client(client_id.as_str())
+        .grant(grant_id.as_str())
+        .ip(req.origin.client_ip.clone());
+    record(conn, &event, req.now).await?;
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
     ))
 }
 
-async fn insert_tokens(
+/// Takes the grant's row lock until the transaction ends, serialising every change to the
+/// grant's credentials. PostgreSQL: `SELECT ... FOR NO KEY UPDATE` (the lock an `UPDATE` of the
+/// row takes, so it also waits for, and holds off, revocations). SQLite needs nothing: its one
+/// writer connection runs one write at a time.
+async fn lock_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), StoreError> {
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SELECT grant_id FROM grants WHERE grant_id = $1 FOR NO KEY UPDATE")
+            .bind(grant_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Issues an access/refresh pair for a grant (shared by every grant type).
+pub(crate) async fn insert_tokens(
     conn: &mut AnyConnection,
     grant_id: &str,
     scopes: &ScopeSet,
@@ -608,7 +808,7 @@ async fn find_token_owner(
     }))
 }
 
-fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
+pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text)
         .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))
 }

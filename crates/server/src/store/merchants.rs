@@ -2,11 +2,24 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::{
     clock::Millis,
-    domain::model::{Merchant, User},
+    domain::{
+        model::{Merchant, User, UserSummary},
+        secret::Digest,
+    },
 };
+
+/// What removing a user came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRemoval {
+    Removed,
+    /// No such user (for this merchant).
+    NotFound,
+    /// The merchant's only user: removing it would lock everyone out.
+    LastUser,
+}
 
 /// A user row with the password hash, for sign-in.
 #[derive(Debug, Clone)]
@@ -90,5 +103,146 @@ impl Store {
             },
             password_hash: r.get(3),
         }))
+    }
+
+    /// A merchant's users, by login, and their count.
+    pub async fn list_users(
+        &self,
+        merchant_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<UserSummary>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, merchant_id, login, created_at FROM users WHERE merchant_id = $1 \
+             ORDER BY login LIMIT $2 OFFSET $3",
+        )
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(self.pool())
+            .await?;
+        let users = rows
+            .iter()
+            .map(|r| {
+                Ok(UserSummary {
+                    user: User {
+                        user_id: r.try_get(0)?,
+                        merchant_id: r.try_get(1)?,
+                        login: r.try_get(2)?,
+                    },
+                    created_at: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((users, total))
+    }
+
+    pub async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT user_id, merchant_id, login FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| User {
+            user_id: r.get(0),
+            merchant_id: r.get(1),
+            login: r.get(2),
+        }))
+    }
+
+    /// Removes a user of `merchant_id` and ends their sessions, unless they are the merchant's
+    /// last user. Their past approvals stay: grants belong to the merchant, not the user.
+    pub async fn remove_user(
+        &self,
+        user_id: String,
+        merchant_id: String,
+    ) -> Result<UserRemoval, StoreError> {
+        let backend = self.backend();
+        self.write(move |conn| {
+            Box::pin(async move {
+                if backend == Backend::Postgres {
+                    // Two removals of a merchant's last two users must not both pass the count
+                    // below; locking the merchant row serialises them. (SQLite has one writer.)
+                    sqlx::query(
+                        "SELECT merchant_id FROM merchants WHERE merchant_id = $1 FOR UPDATE",
+                    )
+                    .bind(&merchant_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE user_id = $1 AND merchant_id = $2",
+                )
+                .bind(&user_id)
+                .bind(&merchant_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                if exists == 0 {
+                    return Ok(UserRemoval::NotFound);
+                }
+                let users: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE merchant_id = $1")
+                        .bind(&merchant_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if users <= 1 {
+                    return Ok(UserRemoval::LastUser);
+                }
+                sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1")
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM users WHERE user_id = $1")
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(UserRemoval::Removed)
+            })
+        })
+        .await
+    }
+
+    /// Replaces a user's password hash and ends their other sessions (all of them, or all but
+    /// `keep_session`, the one making the change). `false` if there is no such user.
+    pub async fn set_password(
+        &self,
+        user_id: String,
+        password_hash: String,
+        keep_session: Option<Digest>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
+                    .bind(password_hash)
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                match keep_session {
+                    Some(keep) => {
+                        sqlx::query(
+                            "DELETE FROM browser_sessions WHERE user_id = $1 AND session_hash <> $2",
+                        )
+                        .bind(&user_id)
+                        .bind(keep.to_vec())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1")
+                            .bind(&user_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Ok(true)
+            })
+        })
+        .await
     }
 }

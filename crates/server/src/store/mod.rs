@@ -6,30 +6,49 @@
 //! (product.md §7). On SQLite that means `synchronous=FULL` in WAL mode, where each commit costs
 //! an fsync; to stay fast, all writes go through one writer task that runs every waiting write in
 //! one transaction (each inside its own savepoint) and commits the batch once: group commit. On
-//! PostgreSQL each write is its own transaction from the pool; PostgreSQL groups concurrent
-//! commits into shared WAL flushes itself.
+//! PostgreSQL each write is its own READ COMMITTED transaction from the pool, with
+//! `synchronous_commit = on` set by the store itself; PostgreSQL groups concurrent commits into
+//! shared WAL flushes. Many nodes may share one PostgreSQL: every race between them is decided
+//! inside the database (see `grants`).
+//!
+//! # Outages
+//! Errors that mean "the database cannot answer right now" (connection lost or refused, pool
+//! timeout, server shutting down or starting, statement timeout, serialization failure, SQLite
+//! busy) become [`StoreError::Unavailable`], which the HTTP layer answers with 503 and
+//! `Retry-After`. The pool reconnects by itself when the database is back.
 //!
 //! # Adding a query
-//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `sessions`),
-//! write it with `$1`-style placeholders (both engines accept them), use only `TEXT`, `BIGINT`
-//! and blob columns (the `Any` driver's common ground), and keep time as epoch milliseconds.
+//! Put it in the module of its aggregate (`merchants`, `applications`, `grants`, `devices`,
+//! `keys`, `sessions`, `rate_limits`), write it with `$1`-style placeholders (both engines
+//! accept them), use only `TEXT`, `BIGINT` and blob columns (the `Any` driver's common ground),
+//! and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
 
 pub mod applications;
 pub mod audit;
+pub mod credentials;
+pub mod devices;
 pub mod grants;
 pub mod janitor;
+pub mod keys;
 pub mod merchants;
+pub mod rate_limits;
+pub mod resource;
 pub mod sessions;
 mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::BoxFuture;
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
     AnyConnection, AnyPool, ConnectOptions, Connection,
 };
+
+use crate::metrics::{PoolUsage, StoreMetrics};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +95,57 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(e.to_string())
-            }
-            _ => Self::Database(e),
+        if is_transient(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Database(e)
         }
     }
+}
+
+/// Whether `e` says "the database cannot serve this right now" rather than "this request is
+/// wrong": the caller answers 503 with `Retry-After` instead of 500.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                transient_sqlstate(code)
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                transient_sqlite_code(code)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs that mean "retry later": connection exceptions (class 08), operator
+/// intervention such as a server shutting down or starting up and statement timeouts (class
+/// 57), insufficient resources such as too many connections (class 53), serialization failures
+/// and deadlocks (40001, 40P01), lock timeouts (55P03), and writes sent to a read-only standby
+/// after a failover (25006).
+fn transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("57")
+        || code.starts_with("53")
+        || matches!(code, "40001" | "40P01" | "55P03" | "25006")
+}
+
+/// SQLite result codes that mean "retry later": BUSY and LOCKED, in their primary or extended
+/// forms (the primary code is the low byte of an extended one), i.e. the busy timeout ran out.
+fn transient_sqlite_code(code: &str) -> bool {
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 impl StoreError {
@@ -101,10 +164,16 @@ pub type WriteFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
 /// Settings for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections for reads (and, on PostgreSQL, for writes too).
+    /// Most connections this process opens: for reads, and on PostgreSQL for writes too. With
+    /// N nodes on one PostgreSQL, N × this must stay below the server's `max_connections`.
     pub max_connections: u32,
-    /// How long to wait for a pooled connection before answering "unavailable".
+    /// How long a request waits for a connection (including reconnecting to a database that
+    /// went away) before it is answered 503 "unavailable".
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the longest one statement may run, lock waits included, before the server
+    /// cancels it (`statement_timeout`; the request is answered 503). `None`: the server's
+    /// setting. SQLite has no statement timeout; its writer waits for locks up to 5 s.
+    pub statement_timeout: Option<Duration>,
     /// Most writes committed together in one SQLite transaction.
     pub max_batch: usize,
 }
@@ -114,6 +183,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(5)),
             max_batch: 256,
         }
     }
@@ -125,12 +195,25 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     writer: writer::Writer,
+    /// Counts protocol events after they commit, and times store operations.
+    metrics: StoreMetrics,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; \
      PRAGMA busy_timeout = 5000;";
+
+/// Session settings for every PostgreSQL connection of the pool (plus `statement_timeout` from
+/// [`StoreOptions`]). `synchronous_commit = on` is set here rather than trusted from the
+/// server's configuration: a 200 means the change is on disk (product.md §7), whatever the
+/// database's default. The isolation level is pinned for the same reason: the race handling in
+/// `grants` is written for READ COMMITTED (conditional updates decide, losers re-read).
+const POSTGRES_SETTINGS: [&str; 3] = [
+    "SET synchronous_commit = on",
+    "SET default_transaction_isolation = 'read committed'",
+    "SET application_name = 'ucoauth'",
+];
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
@@ -143,14 +226,34 @@ impl Store {
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout);
-        if backend == Backend::Sqlite {
-            pool_options = pool_options.after_connect(|conn, _meta| {
+        pool_options = match backend {
+            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     sqlx::query(SQLITE_PRAGMAS).execute(&mut *conn).await?;
                     Ok(())
                 })
-            });
-        }
+            }),
+            Backend::Postgres => {
+                // "0" is PostgreSQL's "no timeout".
+                let timeout_ms = options
+                    .statement_timeout
+                    .map_or(0, |t| t.as_millis().clamp(1, i32::MAX as u128))
+                    .to_string();
+                pool_options.after_connect(move |conn, _meta| {
+                    let timeout_ms = timeout_ms.clone();
+                    Box::pin(async move {
+                        for setting in POSTGRES_SETTINGS {
+                            sqlx::query(setting).execute(&mut *conn).await?;
+                        }
+                        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                            .bind(timeout_ms)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+            }
+        };
 
         // Migrations run on a dedicated connection before anything else touches the database.
         let mut admin = AnyConnection::connect_with(&connect).await?;
@@ -178,7 +281,34 @@ impl Store {
             backend,
             pool,
             writer,
+            metrics: StoreMetrics::default(),
         })
+    }
+
+    /// This store's counters and latency histograms.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
+    /// How busy the connection pool is right now.
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// Runs a read, recording its latency as `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = read.await;
+        self.metrics.observe(operation, started.elapsed());
+        result
     }
 
     pub fn backend(&self) -> Backend {
@@ -197,13 +327,19 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
     {
-        self.writer.run(op).await
+        let started = Instant::now();
+        let result = self.writer.run(op).await;
+        self.metrics.observe("write", started.elapsed());
+        result
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.timed("ping", async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Closes the pool and stops the writer after the writes already queued.
@@ -237,4 +373,47 @@ pub fn redact_url(url: &str) -> String {
 /// Converts a stored 0/1 into a bool.
 pub(crate) fn flag(value: i64) -> bool {
     value != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        let versions = |m: sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = versions(sqlx::migrate!("./migrations/sqlite"));
+        let postgres = versions(sqlx::migrate!("./migrations/postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres);
+    }
+
+    #[test]
+    fn retryable_postgres_states_are_told_from_real_errors() {
+        for code in [
+            "08006", "57P01", "57P03", "57014", "53300", "40001", "40P01", "55P03",
+        ] {
+            assert!(transient_sqlstate(code), "{code}");
+        }
+        // unique_violation, undefined_table, syntax_error: bugs or bad input, not outages.
+        for code in ["23505", "42P01", "42601"] {
+            assert!(!transient_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_busy_and_locked_are_retryable_in_every_form() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE.
+        for code in ["5", "517", "6", "262"] {
+            assert!(transient_sqlite_code(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CORRUPT.
+        for code in ["2067", "11"] {
+            assert!(!transient_sqlite_code(code), "{code}");
+        }
+    }
 }

@@ -15,6 +15,8 @@ use ucoauth_server::{
     store::{Store, StoreOptions},
     AppState,
 };
+pub use ucoauth_testkit::html::{hidden_fields, hidden_value, location, query_param, unescape};
+use ucoauth_testkit::TestDatabase;
 use url::Url;
 
 pub const LOGIN: &str = "demo";
@@ -52,16 +54,18 @@ impl Write for LogWriter {
     }
 }
 
-/// A running server with its own database file and a clock the test controls.
+/// A running server with its own fresh database and a clock the test controls. The backend is
+/// SQLite unless `UCOAUTH_TEST_BACKEND=postgres` (see `ucoauth_testkit`): the same tests run
+/// against both.
 pub struct TestServer {
     pub base: String,
     pub api: String,
     pub clock: MockClock,
     pub store: Store,
     pub pepper: Pepper,
-    pub db_path: std::path::PathBuf,
+    /// Dropped after the server (field order): on PostgreSQL, dropping it drops the database.
+    pub db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -71,10 +75,8 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         log_buffer();
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("ucoauth.db");
-        let url = format!("sqlite://{}", db_path.display());
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        let db = TestDatabase::from_env().await;
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -93,9 +95,8 @@ impl TestServer {
             clock,
             store,
             pepper,
-            db_path,
+            db,
             shutdown: Some(tx),
-            _dir: dir,
         };
         server
             .seed_merchant("DEMO", "Demo Company", LOGIN, PASSWORD)
@@ -298,6 +299,33 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Registers an application with the resource-server permission; returns its credentials.
+    pub async fn resource_server(&self) -> (String, String) {
+        let (id, secret) = self
+            .app(|a| {
+                a.name = "Item API".into();
+                a.scopes = vec!["item_read".into()];
+            })
+            .await;
+        assert!(self
+            .store
+            .set_resource_server(id.clone(), true, self.clock.now())
+            .await
+            .unwrap());
+        (id, secret)
+    }
+
+    /// `POST /oauth/introspect` as `caller` (HTTP Basic) for `token`.
+    pub async fn introspect(&self, caller: &(String, String), token: &str) -> Response {
+        self.client()
+            .post(format!("{}/oauth/introspect", self.api))
+            .basic_auth(&caller.0, Some(&caller.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A token pair from the whole flow.
     pub async fn tokens(&self, client_id: &str) -> (String, String) {
         let code = self.code_for(client_id, &[]).await;
@@ -315,61 +343,6 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
-}
-
-pub fn location(r: &Response) -> String {
-    r.headers()
-        .get(header::LOCATION)
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-pub fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The value of the hidden input `name` in `html`.
-pub fn hidden_value(html: &str, name: &str) -> String {
-    hidden_fields(html)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no hidden input {name} in:\n{html}"))
-}
-
-/// Every `<input type="hidden" name=".." value="..">` in `html`, unescaped.
-pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = attr(rest, "name")?;
-            let value = attr(rest, "value").unwrap_or_default();
-            Some((name, value))
-        })
-        .collect()
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let tag = &tag[..tag.find('>')?];
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = start + tag[start..].find('"')?;
-    Some(unescape(&tag[start..end]))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&#60;", "<")
-        .replace("&gt;", ">")
-        .replace("&#62;", ">")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
 }
 
 /// Asserts an `ErrorResponse` with `status`, its `error_code`, and a `UC-REST-ERROR` header.
@@ -427,4 +400,108 @@ pub fn assert_no_nulls(v: &Value) {
 /// Profile override shorthand for `TestServer::start_with`.
 pub fn strict(config: &mut ServerConfig) {
     config.profile = Profile::Strict;
+}
+
+impl TestServer {
+    /// A browser signed in as `login` (through the login form).
+    pub async fn signed_in_as(&self, login: &str, password: &str) -> Client {
+        let browser = self.browser();
+        let page = browser
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let csrf = hidden_value(&page.text().await.unwrap(), "csrf_token");
+        let r = browser
+            .post(format!("{}/login", self.base))
+            .form(&[
+                ("login", login),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+                ("return_to", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in as {login}");
+        browser
+    }
+
+    /// A browser signed in as the seeded merchant user.
+    pub async fn back_office(&self) -> Client {
+        self.signed_in_as(LOGIN, PASSWORD).await
+    }
+
+    /// GETs a page; returns its status and HTML.
+    pub async fn page(&self, browser: &Client, path: &str) -> (StatusCode, String) {
+        let r = browser
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// POSTs a back-office form with the CSRF token found on `from` (a page path).
+    pub async fn submit(
+        &self,
+        browser: &Client,
+        from: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let (status, html) = self.page(browser, from).await;
+        assert_eq!(status, StatusCode::OK, "{from}: {html}");
+        let csrf = hidden_value(&html, "csrf_token");
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        browser
+            .post(format!("{}{action}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A simple key for `merchant_id` with `scopes`, made through the shared admin code.
+    pub async fn simple_key(&self, merchant_id: &str, scopes: &[&str]) -> String {
+        admin::create_key(
+            &self.store,
+            &self.pepper,
+            admin::NewKey {
+                merchant_id: merchant_id.into(),
+                name: "test key".into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                created_by: None,
+            },
+            None,
+            self.clock.now(),
+        )
+        .await
+        .unwrap()
+        .secret
+    }
+}
+
+/// The text inside the element with `id` (up to its first closing tag), unescaped.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let open_end = start + html[start..].find('>')? + 1;
+    let close = open_end + html[open_end..].find("</")?;
+    Some(unescape(&html[open_end..close]))
+}
+
+impl TestServer {
+    /// Adds a user to an existing merchant.
+    pub async fn seed_merchant_user(&self, merchant_id: &str, login: &str, password: &str) {
+        admin::add_user(
+            &self.store,
+            merchant_id,
+            login,
+            password.into(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
 }

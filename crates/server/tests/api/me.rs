@@ -85,3 +85,54 @@ async fn health_and_readiness() {
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_simple_key_answers_me_for_its_merchant_without_a_client_id() {
+    let server = TestServer::start().await;
+    let key = server
+        .simple_key("DEMO", &["item_read", "order_write"])
+        .await;
+    let me_with = |headers: Vec<(&'static str, String)>| {
+        let mut request = server.client().get(format!("{}/oauth/me", server.api));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let r = me_with(vec![("x-ultracart-simple-key", key.clone())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "merchant_id": "DEMO",
+            "merchant_name": "Demo Company",
+            "scopes": ["item_read", "order_write"]
+        })
+    );
+
+    // An access token, when sent too, is what /oauth/me answers for.
+    let (client_id, _) = server.app(|_| {}).await;
+    let (access, _) = server.tokens(&client_id).await;
+    let r = me_with(vec![
+        ("x-ultracart-simple-key", key.clone()),
+        ("authorization", format!("Bearer {access}")),
+    ])
+    .await
+    .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["client_id"], client_id.as_str());
+
+    for bad in ["wrong".to_owned(), "k".repeat(300), format!("{key}x")] {
+        let r = me_with(vec![("x-ultracart-simple-key", bad)])
+            .await
+            .unwrap();
+        let body = assert_error_response(r, StatusCode::UNAUTHORIZED).await;
+        assert!(body["error"]["developer_message"]
+            .as_str()
+            .unwrap()
+            .contains("simple key"));
+    }
+}

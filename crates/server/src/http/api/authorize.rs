@@ -25,9 +25,9 @@ use crate::{
         OauthError, OauthErrorKind,
     },
     http::{
+        client_ip::ClientIp,
         error::ApiError,
         form::{FormError, FormParams},
-        origin::ClientIp,
         pages::{self, views::ConsentPage},
         session::{self, SignedIn},
         AppState,
@@ -355,6 +355,7 @@ fn consent_page(
         developer_email: app.developer_email.clone(),
         developer_url: app.developer_url.clone(),
         redirect_host,
+        device_user_code: None,
         login: signed_in.user.login.clone(),
         merchant_id: signed_in.user.merchant_id.clone(),
         scopes: valid
@@ -428,7 +429,7 @@ pub async fn post(
                 .merchant(signed_in.user.merchant_id.as_str())
                 .client(valid.app.client_id.as_str())
                 .user(signed_in.user.user_id.as_str())
-                .ip(ip.0.clone());
+                .ip(ip.audit_ip());
             if let Err(e) = state.store.audit(event, state.now()).await {
                 return ApiError::from(e).into_response();
             }

@@ -1,7 +1,10 @@
 //! The UltraCart REST API v2 OAuth endpoints.
 
 pub mod authorize;
+pub mod device;
+pub mod introspect;
 pub mod me;
+pub mod metadata;
 pub mod revoke;
 pub mod token;
 

@@ -6,16 +6,16 @@ use ucoauth_wire::OauthRevokeSuccessResponse;
 
 use super::form_error;
 use crate::{
-    domain::{profile::Policy, secret::Purpose},
+    domain::profile::Policy,
     http::{
         client_auth::ClientCredentials,
+        client_ip::ClientIp,
         error::ApiError,
         form::{Duplicate, FormError, FormParams},
-        origin::ClientIp,
         rate_limit::{too_many, Failures, Limit},
         AppState,
     },
-    store::grants::RevokeOutcome,
+    store::{credentials::HashedCredential, grants::RevokeOutcome},
 };
 
 pub async fn post(
@@ -24,7 +24,7 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<Json<OauthRevokeSuccessResponse>, ApiError> {
-    let ip_key = ip.0.clone().unwrap_or_else(|| "unknown".to_owned());
+    let ip_key = ip.as_str().to_owned();
     if let Some(wait) = state.limiters.blocked(Failures::TokenIp, &ip_key) {
         return Err(too_many(wait, "failed requests from this address"));
     }
@@ -68,15 +68,23 @@ async fn revoke(
         app.require_secret,
     );
     credentials
-        .authenticate(&app, &policy, &state.config.pepper)
+        .authenticate(&app, &policy, state.config.peppers())
         .map_err(|e| ApiError::unauthorized_client(e.description))?;
 
-    let pepper = &state.config.pepper;
+    let peppers = state.config.peppers();
+    let access_hash = state
+        .store
+        .resolve_digest(peppers, HashedCredential::AccessToken, token)
+        .await?;
+    let refresh_hash = state
+        .store
+        .resolve_digest(peppers, HashedCredential::RefreshToken, token)
+        .await?;
     let outcome = state
         .store
         .revoke_by_token(
-            pepper.digest(Purpose::AccessToken, token),
-            pepper.digest(Purpose::RefreshToken, token),
+            access_hash,
+            refresh_hash,
             app.client_id.clone(),
             state.now(),
             ip.origin(),

@@ -1,4 +1,5 @@
-//! `POST /oauth/token` (`oauthAccessToken`): the authorization-code and refresh-token grants.
+//! `POST /oauth/token` (`oauthAccessToken`): the authorization-code, refresh-token and device-code
+//! (RFC 8628 §3.4) grants.
 
 use axum::{
     extract::State,
@@ -10,7 +11,6 @@ use ucoauth_wire::{params::grant_type, params::TOKEN_TYPE_BEARER, OauthTokenResp
 
 use crate::{
     domain::{
-        audit::Origin,
         code,
         profile::Policy,
         scope::ScopeSet,
@@ -19,13 +19,18 @@ use crate::{
     },
     http::{
         client_auth::ClientCredentials,
-        error::TokenError,
+        client_ip::ClientIp,
+        error::{ApiError, TokenError},
         form::{Duplicate, FormError, FormParams},
-        origin::ClientIp,
         rate_limit::{too_many, Failures, Limit},
         AppState,
     },
-    store::grants::{CodeRedemption, Issued, NewTokens, Refresh},
+    store::{
+        credentials::HashedCredential,
+        devices::{DevicePoll, PollOutcome},
+        grants::{CodeRedemption, Issued, NewTokens, Refresh},
+        rate_limits::Counter,
+    },
 };
 
 pub async fn post(
@@ -65,14 +70,14 @@ async fn exchange(
     form: Result<FormParams, FormError>,
 ) -> Result<OauthTokenResponse, TokenError> {
     let limiters = &state.limiters;
-    let ip_key = ip.0.as_deref().unwrap_or("unknown");
+    let ip_key = ip.as_str();
     if let Some(wait) = limiters.blocked(Failures::TokenIp, ip_key) {
         return Err(TokenError::Server(too_many(
             wait,
             "failed token requests from this address",
         )));
     }
-    let result = exchange_checked(state, ip.origin(), headers, form).await;
+    let result = exchange_checked(state, ip, headers, form).await;
     if matches!(result, Err(TokenError::Oauth { .. })) {
         limiters.record_failure(Failures::TokenIp, ip_key);
     }
@@ -81,10 +86,11 @@ async fn exchange(
 
 async fn exchange_checked(
     state: &AppState,
-    origin: Origin,
+    ip: &ClientIp,
     headers: &HeaderMap,
     form: Result<FormParams, FormError>,
 ) -> Result<OauthTokenResponse, TokenError> {
+    let origin = ip.origin();
     let form = form.map_err(|e| {
         let status = match e {
             FormError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -110,7 +116,7 @@ async fn exchange_checked(
         app.require_pkce,
         app.require_secret,
     );
-    credentials.authenticate(&app, &policy, &state.config.pepper)?;
+    credentials.authenticate(&app, &policy, state.config.peppers())?;
 
     let now = state.now();
     let access = secret::new_token();
@@ -135,7 +141,14 @@ async fn exchange_checked(
             state
                 .store
                 .redeem_code(CodeRedemption {
-                    code_hash: pepper.digest(Purpose::AuthorizationCode, code),
+                    code_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::AuthorizationCode,
+                            code,
+                        )
+                        .await?,
                     presented,
                     now,
                     tokens,
@@ -149,7 +162,14 @@ async fn exchange_checked(
             state
                 .store
                 .refresh(Refresh {
-                    refresh_hash: pepper.digest(Purpose::RefreshToken, presented),
+                    refresh_hash: state
+                        .store
+                        .resolve_digest(
+                            state.config.peppers(),
+                            HashedCredential::RefreshToken,
+                            presented,
+                        )
+                        .await?,
                     client_id: app.client_id.clone(),
                     scope,
                     now,
@@ -159,11 +179,39 @@ async fn exchange_checked(
                 })
                 .await?
         }
+        grant_type::DEVICE_CODE | grant_type::DEVICE_CODE_ALIAS => {
+            let device_code = required(&form, "device_code", " for the device_code grant")?;
+            let outcome = state
+                .store
+                .poll_device(DevicePoll {
+                    device_code_hash: pepper.digest(Purpose::DeviceCode, device_code),
+                    client_id: app.client_id.clone(),
+                    now,
+                    tokens,
+                    counters: vec![Counter::new(
+                        "device-poll-ip",
+                        ip.as_str(),
+                        state.config.device_poll_per_ip,
+                    )],
+                })
+                .await?;
+            match outcome {
+                PollOutcome::Issued(issued) => Ok(issued),
+                PollOutcome::Refused(e) => Err(e),
+                // Beyond slow_down: a flood from one address (product.md §4: 429, Retry-After).
+                PollOutcome::TooMany(t) => {
+                    return Err(TokenError::Server(ApiError::too_many_requests(
+                        t.retry_after_secs,
+                        "too many device_code polls from this address; poll no faster than the interval",
+                    )))
+                }
+            }
+        }
         other => {
             return Err(OauthError::new(
                 crate::domain::OauthErrorKind::UnsupportedGrantType,
                 format!(
-                    "grant_type {:?} is not supported; use authorization_code or refresh_token",
+                    "grant_type {:?} is not supported; use authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code",
                     truncate(other)
                 ),
             )

@@ -1,4 +1,4 @@
-//! `/`: who is signed in, with a sign-out button.
+//! `/`: the back-office landing page (its areas, and sign-out), or a sign-in link.
 
 use axum::{
     extract::State,
@@ -6,25 +6,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{render, views::HomePage};
+use super::backoffice::{self, views::HomePage, Area, Chrome};
 use crate::http::{session, AppState};
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match session::current_user(&state, &headers).await {
-        Ok(Some(s)) => render(
+        Ok(signed_in) => backoffice::page(
             StatusCode::OK,
             &HomePage {
-                csrf_token: s.csrf_token(&state),
-                login: Some(s.user.login),
-                merchant_id: s.user.merchant_id,
-            },
-        ),
-        Ok(None) => render(
-            StatusCode::OK,
-            &HomePage {
-                login: None,
-                merchant_id: String::new(),
-                csrf_token: String::new(),
+                chrome: signed_in.map(|s| Chrome::new(&state, &s, Area::Home)),
             },
         ),
         Err(e) => e.into_response(),

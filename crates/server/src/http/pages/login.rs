@@ -15,8 +15,8 @@ use crate::{
         secret::Purpose,
     },
     http::{
+        client_ip::ClientIp,
         form::{FormError, FormParams},
-        origin::ClientIp,
         rate_limit::{Failures, Limit},
         session::{self, LOGIN_COOKIE, SESSION_COOKIE},
         AppState,
@@ -99,7 +99,7 @@ pub async fn post(
     let login = field("login").unwrap_or_default().to_owned();
     let password_given = field("password").unwrap_or_default().to_owned();
 
-    let ip_key = ip.0.clone().unwrap_or_else(|| "unknown".to_owned());
+    let ip_key = ip.as_str().to_owned();
     let limited = state
         .limiters
         .check(Limit::LoginIp, &ip_key)
@@ -136,7 +136,7 @@ pub async fn post(
             .record_failure(Failures::LoginAccount, &login);
         // The login is recorded (it names an account, not a secret); the password never is.
         let event = AuditEvent::new(AuditKind::LoginFailed)
-            .ip(ip.0.clone())
+            .ip(ip.audit_ip())
             .detail(serde_json::json!({ "login": login }));
         if let Err(e) = state.store.audit(event, state.now()).await {
             return crate::http::error::ApiError::from(e).into_response();
@@ -163,7 +163,7 @@ pub async fn post(
     let event = AuditEvent::new(AuditKind::LoginSucceeded)
         .merchant(user.merchant_id.as_str())
         .user(user.user_id.as_str())
-        .ip(ip.0.clone());
+        .ip(ip.audit_ip());
     if let Err(e) = state.store.audit(event, state.now()).await {
         return crate::http::error::ApiError::from(e).into_response();
     }

@@ -1,6 +1,9 @@
-//! Server-rendered pages: sign-in, consent, errors. They work without JavaScript; forms carry
-//! CSRF tokens; the security headers of `http::security_headers` forbid framing.
+//! Server-rendered pages: sign-in, consent, device verification, errors, and the back office.
+//! They work without JavaScript; forms carry CSRF tokens; the security headers of
+//! `http::security_headers` forbid framing.
 
+pub mod backoffice;
+pub mod device;
 pub mod home;
 pub mod login;
 pub mod views;

@@ -19,7 +19,10 @@ pub struct ConsentPage {
     pub developer_name: String,
     pub developer_email: String,
     pub developer_url: String,
+    /// Host the browser returns to after the decision; empty for the device flow.
     pub redirect_host: String,
+    /// The device flow's user code, shown so the merchant can compare it with the device.
+    pub device_user_code: Option<String>,
     pub login: String,
     pub merchant_id: String,
     /// `(scope, description)`.
@@ -30,20 +33,33 @@ pub struct ConsentPage {
     pub hidden: Vec<(String, String)>,
 }
 
+/// The device verification page: enter the code shown on the device.
 #[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
+#[template(path = "device.html")]
+pub struct DevicePage {
+    pub csrf_token: String,
+    /// The code as typed or as it came in `verification_uri_complete`.
+    pub user_code: String,
+    pub error: Option<String>,
+    /// The signed-in user, if any.
+    pub login: Option<String>,
+}
+
+/// The end of the device flow in the browser.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage {
     pub title: String,
     pub message: String,
     pub hint: String,
 }
 
 #[derive(Template)]
-#[template(path = "home.html")]
-pub struct HomePage {
-    pub login: Option<String>,
-    pub merchant_id: String,
-    pub csrf_token: String,
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub hint: String,
 }
 
 #[cfg(test)]
@@ -69,6 +85,7 @@ mod tests {
                 developer_email: "e".into(),
                 developer_url: "u".into(),
                 redirect_host: "h".into(),
+                device_user_code: Some(evil.clone()),
                 login: "l".into(),
                 merchant_id: "DEMO".into(),
                 scopes: vec![("item_read".into(), "reads".into())],
@@ -78,17 +95,25 @@ mod tests {
             }
             .render()
             .unwrap(),
-            ErrorPage {
-                title: "t".into(),
-                message: evil.clone(),
+            DevicePage {
+                csrf_token: "t".into(),
+                user_code: evil.clone(),
+                error: Some(evil.clone()),
+                login: Some(evil.clone()),
+            }
+            .render()
+            .unwrap(),
+            DeviceDonePage {
+                title: evil.clone(),
+                message: "m".into(),
                 hint: "h".into(),
             }
             .render()
             .unwrap(),
-            HomePage {
-                login: Some(evil.clone()),
-                merchant_id: "DEMO".into(),
-                csrf_token: "t".into(),
+            ErrorPage {
+                title: "t".into(),
+                message: evil.clone(),
+                hint: "h".into(),
             }
             .render()
             .unwrap(),
