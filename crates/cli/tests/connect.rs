@@ -1,11 +1,13 @@
-//! `ucoauth connect`, `token` and `me` end to end: the real `ucoauth` binary against the real
-//! server (in this process, on a loopback port, with a temporary SQLite file), with the browser
-//! played over HTTP: sign-in form, consent form, and the final 303 to the CLI's own listener.
+//! `ucoauth connect`, `token` and `me` end to end: the real `ucoauth` binary against a real
+//! `ucoauth serve` process (loopback port, temporary SQLite file, merchant and applications made
+//! with `ucoauth merchant create` / `ucoauth app create`), with the browser played over HTTP by a
+//! cookie-keeping client: sign-in form, consent form (or the `/device` verification page), and
+//! the final 303 to the CLI's own loopback listener.
 
 use std::{
+    io::Write as _,
     path::{Path, PathBuf},
     process::{Output, Stdio},
-    sync::Arc,
     time::Duration,
 };
 
@@ -15,82 +17,152 @@ use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
     process::{Child, Command},
 };
-use ucoauth_server::{
-    admin::{self, NewApplication},
-    clock::{Clock as _, SystemClock},
-    config::ServerConfig,
-    domain::secret::Pepper,
-    store::{Store, StoreOptions},
-    AppState,
-};
+use ucoauth_testkit::html::{hidden_fields, location};
 use url::Url;
 
+const BIN: &str = env!("CARGO_BIN_EXE_ucoauth");
 const LOGIN: &str = "demo";
 const PASSWORD: &str = "correct horse battery";
 /// Bounds every wait, so a broken flow fails instead of hanging.
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// Every test finishes within two minutes or fails.
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(120), test)
+        .await
+        .expect("the test did not finish within 120 s");
+}
+
+/// A database with the DEMO merchant, made and served by the `ucoauth` binary.
 struct Server {
+    /// First, so the server is killed before its directory is removed.
+    process: Option<Child>,
     base: String,
     api: String,
-    store: Store,
-    pepper: Pepper,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
-    async fn start() -> Self {
+    /// A fresh SQLite database with the DEMO merchant (login `demo`); not serving yet.
+    fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("ucoauth.db").display());
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let pepper = Pepper::generate();
-        let config = ServerConfig::new(Url::parse(&base).unwrap(), pepper.clone());
-        let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ucoauth_server::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        admin::create_merchant(
-            &store,
-            admin::NewMerchant {
-                merchant_id: "DEMO".into(),
-                name: "Demo Company".into(),
-                login: LOGIN.into(),
-                password: PASSWORD.into(),
-            },
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-        Self {
-            api: format!("{base}/rest/v2"),
-            base,
-            store,
-            pepper,
-            shutdown: Some(tx),
-            _dir: dir,
-        }
+        let server = Self {
+            process: None,
+            base: String::new(),
+            api: String::new(),
+            dir,
+        };
+        let out = server.admin(
+            &[
+                "merchant",
+                "create",
+                "--merchant-id",
+                "DEMO",
+                "--name",
+                "Demo Company",
+                "--login",
+                LOGIN,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "merchant create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
     }
 
-    /// Registers an application with the one redirect URI; returns its client_id.
-    async fn app(&self, name: &str, redirect_uri: &str) -> String {
-        let created = admin::create_application(
-            &self.store,
-            &self.pepper,
-            NewApplication {
-                name: name.into(),
-                redirect_uris: vec![redirect_uri.into()],
-                scopes: vec!["item_read".into(), "order_read".into()],
-                ..Default::default()
-            },
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-        created.application.client_id
+    /// A management command on this server's database.
+    fn admin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = std::process::Command::new(BIN)
+            .env_clear()
+            .env(
+                "UCOAUTH_DATABASE",
+                format!("sqlite://{}/ucoauth.db", self.dir.path().display()),
+            )
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Registers an application (`ucoauth app create`) with one redirect URI and the
+    /// permissions item_read and order_read; returns its client_id.
+    fn app(&self, name: &str, redirect_uri: &str) -> String {
+        let out = self.admin(
+            &[
+                "app",
+                "create",
+                "--name",
+                name,
+                "--redirect-uri",
+                redirect_uri,
+                "--scope",
+                "item_read",
+                "--scope",
+                "order_read",
+                "--json",
+            ],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "app create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        created["client_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts `ucoauth serve` on a free loopback port and waits for its address.
+    async fn serve(mut self) -> Self {
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .env_clear()
+            .env(
+                "UCOAUTH_DATABASE",
+                format!("sqlite://{}/ucoauth.db", self.dir.path().display()),
+            )
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(LIMIT, stdout.next_line())
+            .await
+            .expect("the server printed its address in time")
+            .unwrap()
+            .unwrap_or_else(|| panic!("serve ended early:\n{}", self.log()));
+        let base = first
+            .strip_prefix("ucoauth listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        // Keep reading standard output so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        self.api = format!("{base}/rest/v2");
+        self.base = base;
+        self.process = Some(child);
+        self
+    }
+
+    /// The server's log so far, for failure messages.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
     /// `GET /oauth/me` with `token`; the status and the body.
@@ -105,14 +177,38 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// Plays the browser from the authorize URL to the redirect back to the application:
-    /// sign in, then decide on the consent page. Returns the `Location` of the final 303.
-    async fn play_browser(&self, authorize_url: &str, decision: &str) -> String {
-        let browser = Client::builder()
+    /// A browser: keeps cookies, does not follow redirects (each hop is checked).
+    fn browser() -> Client {
+        Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
             .build()
+            .unwrap()
+    }
+
+    /// Fills and submits the sign-in page at `login_path` (relative to the server).
+    async fn sign_in(&self, browser: &Client, login_path: &str) -> reqwest::Response {
+        let page = browser
+            .get(format!("{}{login_path}", self.base))
+            .send()
+            .await
             .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "sign-in page");
+        let mut form = hidden_fields(&page.text().await.unwrap());
+        form.push(("login".into(), LOGIN.into()));
+        form.push(("password".into(), PASSWORD.into()));
+        browser
+            .post(format!("{}/login", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Plays the browser from the authorize URL to the redirect back to the application:
+    /// sign in, then decide on the consent page. Returns the `Location` of the final 303.
+    async fn play_browser(&self, authorize_url: &str, decision: &str) -> String {
+        let browser = Self::browser();
         let first = browser
             .get(authorize_url)
             .header(header::ACCEPT, "text/html")
@@ -120,24 +216,14 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(first.status(), StatusCode::TEMPORARY_REDIRECT, "to sign-in");
-        let login_url = format!("{}{}", self.base, location(&first));
-        let return_to = Url::parse(&login_url)
+        let login_path = location(&first);
+        let return_to = Url::parse(&format!("{}{login_path}", self.base))
             .unwrap()
             .query_pairs()
             .find(|(k, _)| k == "return_to")
             .map(|(_, v)| v.into_owned())
             .unwrap();
-        let login_page = browser.get(&login_url).send().await.unwrap();
-        assert_eq!(login_page.status(), StatusCode::OK);
-        let mut form = hidden_fields(&login_page.text().await.unwrap());
-        form.push(("login".into(), LOGIN.into()));
-        form.push(("password".into(), PASSWORD.into()));
-        let signed_in = browser
-            .post(format!("{}/login", self.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let signed_in = self.sign_in(&browser, &login_path).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "signed in");
         let consent = browser
             .get(format!("{}{return_to}", self.base))
@@ -156,42 +242,56 @@ impl Server {
         assert_eq!(decided.status(), StatusCode::SEE_OTHER, "back to the app");
         location(&decided)
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    /// Plays the person at the verification page: opens the link that carries the code,
+    /// submits the code form, signs in, decides. Returns the final page's HTML.
+    async fn play_device_page(&self, verification_uri_complete: &str, decision: &str) -> String {
+        let browser = Self::browser();
+        let entry = browser.get(verification_uri_complete).send().await.unwrap();
+        assert_eq!(entry.status(), StatusCode::OK, "code entry page");
+        // The code is pre-filled in the visible field; the form carries its CSRF token.
+        let user_code = Url::parse(verification_uri_complete)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "user_code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let html = entry.text().await.unwrap();
+        assert!(html.contains(&format!("value=\"{user_code}\"")), "{html}");
+        let mut form = hidden_fields(&html);
+        form.push(("user_code".into(), user_code));
+        let entered = browser
+            .post(format!("{}/device", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(entered.status(), StatusCode::SEE_OTHER, "on to sign-in");
+        let signed_in = self.sign_in(&browser, &location(&entered)).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "signed in");
+        let consent = browser
+            .get(format!("{}{}", self.base, location(&signed_in)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), StatusCode::OK, "device consent page");
+        let mut form = hidden_fields(&consent.text().await.unwrap());
+        form.push(("decision".into(), decision.into()));
+        let decided = browser
+            .post(format!("{}/device/decision", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decided.status(), StatusCode::SEE_OTHER, "decided");
+        let done = browser
+            .get(format!("{}{}", self.base, location(&decided)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        done.text().await.unwrap()
     }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()[header::LOCATION].to_str().unwrap().to_owned()
-}
-
-/// Every `<input type="hidden" name=".." value="..">` in `html` (values here need no unescaping
-/// beyond `&amp;`, `&#x2F;`-free tokens and paths).
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let tag = &rest[..rest.find('>')?];
-            let attr = |name: &str| {
-                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-                let end = start + tag[start..].find('"')?;
-                Some(
-                    tag[start..end]
-                        .replace("&#38;", "&")
-                        .replace("&amp;", "&")
-                        .replace("&#61;", "=")
-                        .replace("&#34;", "\"")
-                        .replace("&quot;", "\""),
-                )
-            };
-            Some((attr("name")?, attr("value").unwrap_or_default()))
-        })
-        .collect()
 }
 
 /// A port that was free a moment ago, for the redirect URI that must be registered in advance.
@@ -203,22 +303,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The `ucoauth` binary with a clean environment: no inherited UCOAUTH_* settings, no display.
+/// The `ucoauth` binary with a clean environment (no inherited UCOAUTH_* settings, no
+/// XDG_CONFIG_HOME, no display), run in `home`, with `home` as HOME.
 fn ucoauth(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ucoauth"));
-    for name in [
-        "UCOAUTH_BASE_URL",
-        "UCOAUTH_CLIENT_ID",
-        "UCOAUTH_CLIENT_SECRET",
-        "UCOAUTH_TOKEN_FILE",
-        "XDG_CONFIG_HOME",
-        "DISPLAY",
-        "WAYLAND_DISPLAY",
-    ] {
-        command.env_remove(name);
-    }
+    let mut command = Command::new(BIN);
     command
+        .env_clear()
         .env("HOME", home)
+        .current_dir(home)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -251,54 +343,39 @@ fn stdout_json(output: &Output) -> Value {
     })
 }
 
-/// A running `ucoauth connect` whose authorize URL has been read from standard error.
-struct Connecting {
+/// A running `ucoauth` command whose standard error is read as it comes.
+struct Running {
     child: Child,
-    authorize_url: String,
     stderr_head: String,
     /// Keeps draining standard error so the child never blocks on a full pipe.
     stderr_tail: tokio::task::JoinHandle<String>,
 }
 
-impl Connecting {
-    async fn start(home: &Path, server: &Server, client_id: &str, port: u16, file: &Path) -> Self {
-        let port = port.to_string();
-        let mut child = ucoauth(home)
-            .args([
-                "connect",
-                "--base-url",
-                &server.api,
-                "--client-id",
-                client_id,
-                "--no-browser",
-                "--redirect-port",
-                &port,
-                "--timeout",
-                "60",
-                "--json",
-                "--token-file",
-            ])
-            .arg(file)
-            .spawn()
-            .unwrap();
+impl Running {
+    /// Spawns `ucoauth ARGS` and reads standard error until `wanted` finds what it looks for in
+    /// a line.
+    async fn start<T>(
+        home: &Path,
+        args: &[&str],
+        mut wanted: impl FnMut(&str) -> Option<T>,
+    ) -> (Self, T) {
+        let mut child = ucoauth(home).args(args).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut stderr_head = String::new();
-        let authorize_url = tokio::time::timeout(LIMIT, async {
+        let found = tokio::time::timeout(LIMIT, async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 stderr_head.push_str(&line);
                 stderr_head.push('\n');
-                if let Some(at) = line.find("http://") {
-                    if line.contains("/oauth/authorize?") {
-                        return Some(line[at..].trim().to_owned());
-                    }
+                if let Some(found) = wanted(&line) {
+                    return Some(found);
                 }
             }
             None
         })
         .await
-        .expect("the authorize URL was printed in time");
-        let authorize_url = authorize_url.unwrap_or_else(|| {
-            panic!("connect ended without printing an authorize URL; stderr:\n{stderr_head}")
+        .unwrap_or_else(|_| panic!("{args:?} printed nothing usable in time:\n{stderr_head}"));
+        let found = found.unwrap_or_else(|| {
+            panic!("{args:?} ended without printing what was expected; stderr:\n{stderr_head}")
         });
         let mut rest = lines.into_inner();
         let stderr_tail = tokio::spawn(async move {
@@ -306,12 +383,14 @@ impl Connecting {
             let _ = rest.read_to_string(&mut text).await;
             text
         });
-        Self {
-            child,
-            authorize_url,
-            stderr_head,
-            stderr_tail,
-        }
+        (
+            Self {
+                child,
+                stderr_head,
+                stderr_tail,
+            },
+            found,
+        )
     }
 
     /// Waits for the command to end; its exit status, stdout and whole stderr.
@@ -323,10 +402,82 @@ impl Connecting {
             self.child.wait().await.unwrap()
         })
         .await
-        .expect("connect finished in time");
+        .expect("the command finished in time");
         let tail = self.stderr_tail.await.unwrap();
         (status, stdout, format!("{}{tail}", self.stderr_head))
     }
+}
+
+/// `ucoauth connect` (browser flow, --json) waiting for the browser, and the authorize URL it
+/// printed.
+async fn start_connect(
+    home: &Path,
+    server: &Server,
+    client_id: &str,
+    port: u16,
+    file: &Path,
+    timeout_seconds: u64,
+) -> (Running, String) {
+    let (port, timeout, file) = (
+        port.to_string(),
+        timeout_seconds.to_string(),
+        file.display().to_string(),
+    );
+    Running::start(
+        home,
+        &[
+            "connect",
+            "--base-url",
+            &server.api,
+            "--client-id",
+            client_id,
+            "--no-browser",
+            "--redirect-port",
+            &port,
+            "--timeout",
+            &timeout,
+            "--json",
+            "--token-file",
+            &file,
+        ],
+        |line| {
+            let at = line.find("http://")?;
+            line.contains("/oauth/authorize?")
+                .then(|| line[at..].trim().to_owned())
+        },
+    )
+    .await
+}
+
+/// `ucoauth connect --device --json` waiting for the approval, and the verification link with
+/// the code it printed.
+async fn start_device_connect(
+    home: &Path,
+    server: &Server,
+    client_id: &str,
+    file: &Path,
+) -> (Running, String) {
+    let file = file.display().to_string();
+    Running::start(
+        home,
+        &[
+            "connect",
+            "--device",
+            "--base-url",
+            &server.api,
+            "--client-id",
+            client_id,
+            "--json",
+            "--token-file",
+            &file,
+        ],
+        |line| {
+            let at = line.find("http://")?;
+            line.contains("/device?user_code=")
+                .then(|| line[at..].trim().to_owned())
+        },
+    )
+    .await
 }
 
 fn token_file_json(path: &Path) -> Value {
@@ -364,10 +515,27 @@ async fn connect_ok(
     port: u16,
     file: &Path,
 ) -> Value {
-    let connecting = Connecting::start(home, server, client_id, port, file).await;
-    let back = server
-        .play_browser(&connecting.authorize_url, "approve")
-        .await;
+    let (connecting, authorize_url) = start_connect(home, server, client_id, port, file, 60).await;
+    // The URL the person is asked to open: this client, the loopback redirect URI, a fresh
+    // state and a PKCE S256 challenge.
+    let url = Url::parse(&authorize_url).unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no {name} in {authorize_url}"))
+    };
+    assert!(authorize_url.starts_with(&format!("{}/oauth/authorize?", server.api)));
+    assert_eq!(param("response_type"), "code");
+    assert_eq!(param("client_id"), client_id);
+    assert_eq!(
+        param("redirect_uri"),
+        format!("http://127.0.0.1:{port}/callback")
+    );
+    assert_eq!(param("code_challenge_method"), "S256");
+    assert_eq!(param("code_challenge").len(), 43);
+    assert!(param("state").len() >= 22);
+    let back = server.play_browser(&authorize_url, "approve").await;
     let expected = format!("http://127.0.0.1:{port}/callback?");
     assert!(back.starts_with(&expected), "{back}");
     // The last hop: the browser follows the 303 to the CLI's listener.
@@ -379,19 +547,28 @@ async fn connect_ok(
     let (status, stdout, stderr) = connecting.finish().await;
     assert!(
         status.success(),
-        "exit {status:?}\nstdout: {stdout}\nstderr: {stderr}"
+        "exit {status:?}\nstdout: {stdout}\nstderr: {stderr}\nserver log:\n{}",
+        server.log()
+    );
+    // Off a terminal the progress indicator is one plain line.
+    assert!(
+        stderr.contains("Waiting for the browser to come back (up to "),
+        "{stderr}"
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 #[tokio::test]
 async fn connect_then_show_refresh_me_and_revoke() {
-    let server = Server::start().await;
+    bounded(connect_then_show_refresh_me_and_revoke_()).await;
+}
+
+async fn connect_then_show_refresh_me_and_revoke_() {
+    let server = Server::new();
     let home = tempfile::tempdir().unwrap();
     let port = free_port();
-    let client_id = server
-        .app("Item Sync", &format!("http://127.0.0.1:{port}/callback"))
-        .await;
+    let client_id = server.app("Item Sync", &format!("http://127.0.0.1:{port}/callback"));
+    let server = server.serve().await;
     let file: PathBuf = home.path().join("conf/tokens.json");
     let fa = file_args(&file);
 
@@ -512,15 +689,16 @@ async fn connect_then_show_refresh_me_and_revoke() {
 
 #[tokio::test]
 async fn several_connections_coexist_and_are_chosen_by_client_id() {
-    let server = Server::start().await;
+    bounded(several_connections_coexist_and_are_chosen_by_client_id_()).await;
+}
+
+async fn several_connections_coexist_and_are_chosen_by_client_id_() {
+    let server = Server::new();
     let home = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
-    let app_a = server
-        .app("App A", &format!("http://127.0.0.1:{port_a}/callback"))
-        .await;
-    let app_b = server
-        .app("App B", &format!("http://127.0.0.1:{port_b}/callback"))
-        .await;
+    let app_a = server.app("App A", &format!("http://127.0.0.1:{port_a}/callback"));
+    let app_b = server.app("App B", &format!("http://127.0.0.1:{port_b}/callback"));
+    let server = server.serve().await;
     // The default location: $HOME/.config/ucoauth/tokens.json (no --token-file here).
     let file = home.path().join(".config/ucoauth/tokens.json");
     let a = connect_ok(home.path(), &server, &app_a, port_a, &file).await;
@@ -571,15 +749,21 @@ async fn several_connections_coexist_and_are_chosen_by_client_id() {
 
 #[tokio::test]
 async fn a_denied_authorization_is_an_error_and_saves_nothing() {
-    let server = Server::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let client_id = server
-        .app("Item Sync", &format!("http://127.0.0.1:{port}/callback"))
-        .await;
-    let file = home.path().join("tokens.json");
-    let connecting = Connecting::start(home.path(), &server, &client_id, port, &file).await;
-    let back = server.play_browser(&connecting.authorize_url, "deny").await;
+    bounded(async {
+        let server = Server::new();
+        let home = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let client_id = server.app("Item Sync", &format!("http://127.0.0.1:{port}/callback"));
+        let server = server.serve().await;
+        denied(&server, home.path(), &client_id, port).await;
+    })
+    .await;
+}
+
+async fn denied(server: &Server, home: &Path, client_id: &str, port: u16) {
+    let file = home.join("tokens.json");
+    let (connecting, authorize_url) = start_connect(home, server, client_id, port, &file, 60).await;
+    let back = server.play_browser(&authorize_url, "deny").await;
     assert!(back.contains("error=access_denied"), "{back}");
     let page = Client::new().get(&back).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
@@ -597,15 +781,18 @@ async fn a_denied_authorization_is_an_error_and_saves_nothing() {
 
 #[tokio::test]
 async fn an_unregistered_redirect_uri_is_reported_before_any_browser_is_involved() {
-    let server = Server::start().await;
+    bounded(an_unregistered_redirect_uri_is_reported_before_any_browser_is_involved_()).await;
+}
+
+async fn an_unregistered_redirect_uri_is_reported_before_any_browser_is_involved_() {
+    let server = Server::new();
     let home = tempfile::tempdir().unwrap();
     let registered = free_port();
-    let client_id = server
-        .app(
-            "Item Sync",
-            &format!("http://127.0.0.1:{registered}/callback"),
-        )
-        .await;
+    let client_id = server.app(
+        "Item Sync",
+        &format!("http://127.0.0.1:{registered}/callback"),
+    );
+    let server = server.serve().await;
     let other = free_port();
     let file = home.path().join("tokens.json");
     let other_text = other.to_string();
@@ -728,4 +915,189 @@ async fn an_unreachable_server_and_a_bad_base_url_fail_with_one_line() {
     assert!(!failed.status.success());
     let stderr = String::from_utf8(failed.stderr).unwrap();
     assert!(stderr.contains("is not a URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_callback_with_the_wrong_state_is_refused_and_connect_ends_with_a_clear_error() {
+    bounded(async {
+        let server = Server::new();
+        let home = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let client_id = server.app("Item Sync", &format!("http://127.0.0.1:{port}/callback"));
+        let server = server.serve().await;
+        let file = home.path().join("tokens.json");
+        let (connecting, authorize_url) =
+            start_connect(home.path(), &server, &client_id, port, &file, 4).await;
+        // A real code from a real approval, but delivered with another state (a stale tab, a
+        // forged link): the listener refuses it and does not exchange the code.
+        let back = server.play_browser(&authorize_url, "approve").await;
+        let mut forged = Url::parse(&back).unwrap();
+        let pairs: Vec<(String, String)> = forged
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "state" {
+                    "not-the-state-connect-sent".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        assert!(pairs.iter().any(|(k, _)| k == "code"), "{back}");
+        forged.query_pairs_mut().clear().extend_pairs(pairs);
+        let page = Client::new().get(forged).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("the state does not match the sign-in this ucoauth connect started"),
+            "{html}"
+        );
+        // The wait goes on for the real answer, which never comes here: a clear error, exit 1.
+        let (status, stdout, stderr) = connecting.finish().await;
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(
+            stderr.contains("warning: ignored a request to the callback: the state does not match"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("error: no answer from the browser within 4 s (--timeout)"),
+            "{stderr}"
+        );
+        assert!(!file.exists() || saved_tokens(&file).is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn device_connect_is_approved_on_the_verification_page_then_used_and_revoked() {
+    bounded(async {
+        let server = Server::new();
+        let home = tempfile::tempdir().unwrap();
+        let client_id = server.app("Label Printer", "https://printer.example/callback");
+        let server = server.serve().await;
+        let file = home.path().join("tokens.json");
+        let fa = file_args(&file);
+
+        let (running, link) = start_device_connect(home.path(), &server, &client_id, &file).await;
+        assert!(
+            link.starts_with(&format!("{}/device?user_code=", server.base)),
+            "{link}"
+        );
+        let done = server.play_device_page(&link, "approve").await;
+        assert!(done.contains("Device connected"), "{done}");
+        let (status, stdout, stderr) = running.finish().await;
+        assert!(
+            status.success(),
+            "exit {status:?}\nstdout: {stdout}\nstderr: {stderr}\nserver log:\n{}",
+            server.log()
+        );
+        // The code and the page to type it in, and the plain progress line (not a terminal:
+        // no spinner, no QR code).
+        let user_code = link.rsplit('=').next().unwrap();
+        assert!(
+            stderr.contains(&format!("To connect, open {}/device\n", server.base)),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("and enter the code:  {user_code}")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("Waiting for the approval (up to "),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('▀') && !stderr.contains('\r'), "{stderr}");
+
+        let connected: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(connected["merchant_id"], "DEMO", "{connected}");
+        assert_eq!(connected["application_name"], "Label Printer");
+        assert_eq!(connected["client_id"], client_id.as_str());
+        assert_eq!(connected["access_token"], "[redacted; --reveal shows it]");
+        assert_eq!(mode(&file), 0o600);
+
+        // The saved tokens work, refresh, identify and revoke like the browser flow's.
+        let shown = stdout_json(
+            &run(
+                home.path(),
+                &args(&["token", "show", "--json", "--reveal"], &fa),
+            )
+            .await,
+        );
+        let access = shown["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(server.me(&access).await.0, StatusCode::OK);
+        let refreshed = stdout_json(
+            &run(
+                home.path(),
+                &args(&["token", "refresh", "--json", "--reveal"], &fa),
+            )
+            .await,
+        );
+        let new_access = refreshed["access_token"].as_str().unwrap().to_owned();
+        assert_ne!(new_access, access);
+        let me = stdout_json(&run(home.path(), &args(&["me", "--json"], &fa)).await);
+        assert_eq!(me["merchant_id"], "DEMO");
+        assert_eq!(me["application_name"], "Label Printer");
+        let revoked =
+            stdout_json(&run(home.path(), &args(&["token", "revoke", "--json"], &fa)).await);
+        assert_eq!(revoked["revoked"], true, "{revoked}");
+        assert_eq!(server.me(&new_access).await.0, StatusCode::UNAUTHORIZED);
+        assert!(saved_tokens(&file).is_empty());
+        assert_eq!(mode(&file), 0o600);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn device_connect_denied_on_the_verification_page_fails_and_saves_nothing() {
+    bounded(async {
+        let server = Server::new();
+        let home = tempfile::tempdir().unwrap();
+        let client_id = server.app("Label Printer", "https://printer.example/callback");
+        let server = server.serve().await;
+        let file = home.path().join("tokens.json");
+        let (running, link) = start_device_connect(home.path(), &server, &client_id, &file).await;
+        let done = server.play_device_page(&link, "deny").await;
+        assert!(done.contains("Access denied"), "{done}");
+        let (status, stdout, stderr) = running.finish().await;
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(
+            stderr.contains("error: the authorization was denied (access_denied)"),
+            "{stderr}"
+        );
+        assert!(!file.exists() || saved_tokens(&file).is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_commands_need_no_database_or_server_settings() {
+    // A config file that does not exist would stop every server-side command; the client
+    // commands never read it.
+    let home = tempfile::tempdir().unwrap();
+    let out = ucoauth(home.path())
+        .env("UCOAUTH_CONFIG", home.path().join("missing.toml"))
+        .args(["token", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    assert!(!home.path().join("ucoauth.db").exists());
+    let text = run(home.path(), &["token", "list"]).await;
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with("no saved connections in ")
+            && text.contains(".config/ucoauth/tokens.json"),
+        "{text}"
+    );
 }

@@ -296,6 +296,13 @@ fn every_command_has_a_long_help_with_examples() {
         &["user", "passwd"],
         &["config", "check"],
         &["completions"],
+        &["connect"],
+        &["token"],
+        &["token", "show"],
+        &["token", "refresh"],
+        &["token", "revoke"],
+        &["token", "list"],
+        &["me"],
     ];
     for command in commands {
         let out = ucoauth(dir.path())

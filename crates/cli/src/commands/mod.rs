@@ -65,6 +65,10 @@ EXAMPLES
     ucoauth app create --name 'My App' --redirect-uri https://app.example/callback \\
         --scope item_read --json
 
+  Connect this terminal to a server as an application, then ask who it is connected to:
+    ucoauth connect --base-url https://auth.example/rest/v2 --client-id ID --device
+    ucoauth me
+
   Check a configuration file before a deploy:
     ucoauth --config /etc/ucoauth.toml config check
 
@@ -108,6 +112,16 @@ ROTATING THE PEPPER
     UCOAUTH_PEPPER=<new> UCOAUTH_PREVIOUS_PEPPERS=<old> ucoauth serve
   Drop the old pepper once --refresh-token-ttl has passed (and every client secret hashed with
   it has been rotated). Sign-in sessions made before the rotation keep working as well.";
+
+const CONNECT_EXAMPLES: &str = "\
+EXAMPLES
+  Register http://127.0.0.1:8765/callback for the application once, then:
+    ucoauth connect --base-url http://127.0.0.1:8080/rest/v2 --client-id ID \\
+        --redirect-port 8765 --scope item_read
+  Without a browser on this machine (RFC 8628 device flow):
+    ucoauth connect --device --base-url https://auth.example/rest/v2 --client-id ID
+  For scripts (instructions still go to standard error):
+    ucoauth connect --device --base-url https://auth.example/rest/v2 --client-id ID --json";
 
 /// Options every command takes.
 #[derive(Debug, Args)]
@@ -216,11 +230,20 @@ pub enum Command {
     Config(config::ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+    #[command(after_help = CONNECT_EXAMPLES)]
     Connect(client::connect::ConnectArgs),
     /// Show, refresh, revoke or list the tokens `ucoauth connect` saved.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "EXAMPLES\n  ucoauth token show\n  ucoauth token refresh --json\n  \
+                      ucoauth token revoke --client-id ID\n  ucoauth token list"
+    )]
     Token(client::token::TokenCommand),
     /// Ask the server which merchant a saved connection is connected to (GET /oauth/me).
+    #[command(
+        after_help = "EXAMPLES\n  ucoauth me\n  ucoauth me --client-id ID --json\n  \
+                      ucoauth me --base-url https://auth.example/rest/v2 --client-id ID"
+    )]
     Me(client::me::MeArgs),
 }
 

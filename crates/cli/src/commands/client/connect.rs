@@ -45,13 +45,12 @@ const DEFAULT_BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
 /// loopback addresses. Servers that match redirect URIs exactly (ucoauth does) need a fixed
 /// port: register e.g. http://127.0.0.1:8765/callback and pass --redirect-port 8765.
 ///
-/// Examples:
-///   ucoauth connect --base-url http://127.0.0.1:8080/rest/v2 --client-id ID \
-///       --redirect-port 8765 --scope item_read
-///   ucoauth connect --device --base-url https://auth.example/rest/v2 --client-id ID
+/// The device flow (--device) needs no browser on this machine: it prints a short code, the
+/// verification link and a QR code, and waits while someone approves on another device.
 ///
-/// The tokens go to the token file (see --token-file), one entry per base URL and client_id, so
-/// several connections can coexist. Use them with `ucoauth me` and `ucoauth token ...`.
+/// The tokens go to the token file (see --token-file), written readable by you only (0600),
+/// one entry per base URL and client_id, so several connections can coexist. Use them with
+/// `ucoauth me` and `ucoauth token ...`. No database or server settings are involved.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ConnectArgs {

@@ -10,14 +10,24 @@ use crate::output;
 pub enum TokenCommand {
     /// Show a saved connection: server, merchant, scopes, expiry, and the tokens (redacted
     /// unless --reveal).
+    #[command(after_help = "EXAMPLES\n  ucoauth token show\n  \
+                            ucoauth token show --client-id ID --json\n  \
+                            ucoauth token show --reveal --json | jq -r .access_token")]
     Show(ShowArgs),
     /// Trade the refresh token for new tokens now. The new set is saved before it is printed
     /// (the server rotates refresh tokens, so the old one stops working).
+    #[command(after_help = "EXAMPLES\n  ucoauth token refresh\n  \
+                            ucoauth token refresh --base-url https://auth.example/rest/v2 \
+                            --client-id ID --json")]
     Refresh(RefreshArgs),
     /// Revoke the connection at the server (ending the application's authorization for the
     /// merchant) and remove it from the token file.
+    #[command(after_help = "EXAMPLES\n  ucoauth token revoke\n  \
+                            ucoauth token revoke --client-id ID --json")]
     Revoke(RevokeArgs),
     /// List the saved connections.
+    #[command(after_help = "EXAMPLES\n  ucoauth token list\n  \
+                            ucoauth token list --token-file ./tokens.json --json")]
     List(ListArgs),
 }
 
