@@ -190,11 +190,13 @@ impl TestServer {
     /// Runs the browser side of the code flow (authorize → login → consent → decision) and
     /// returns the redirect back to the application.
     pub async fn consent(&self, browser: &Client, params: &[(&str, &str)], decision: &str) -> Url {
-        let first = browser
-            .get(self.authorize_url(params))
-            .send()
+        self.consent_at(browser, &self.authorize_url(params), decision)
             .await
-            .unwrap();
+    }
+
+    /// [`Self::consent`] from a ready authorize URL (e.g. one an SDK built).
+    pub async fn consent_at(&self, browser: &Client, authorize_url: &str, decision: &str) -> Url {
+        let first = browser.get(authorize_url).send().await.unwrap();
         let consent_html = if first.status() == StatusCode::TEMPORARY_REDIRECT {
             let login = location(&first);
             let return_to = Url::parse(&format!("{}{login}", self.base))

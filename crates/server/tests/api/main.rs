@@ -24,5 +24,6 @@ mod rate_limits;
 mod resource;
 mod revoke;
 mod rotation;
+mod sdk;
 mod secrets;
 mod token;
