@@ -3,8 +3,8 @@
 //! It starts a real `ucoauth serve` process on a fresh database, seeds a merchant and an
 //! application through the real CLI, signs in through the login form, and then drives each
 //! workload over loopback HTTP/1.1 keep-alive connections at each concurrency:
-//! baseline (`/healthz`, no store), `/oauth/me`, `refresh_token` grants, `authorization_code`
-//! exchanges, revocations, and the whole browser flow. Every figure is also given as a ratio to
+//! baseline (`/healthz`, no store), `/oauth/me`, introspection, `refresh_token` grants,
+//! `authorization_code` exchanges, revocations, and the whole browser flow. Every figure is also given as a ratio to
 //! the baseline measured in the same run, because these machines are shared and noisy.
 //!
 //! Example: `cargo run --release -p ucoauth-bench -- --runs 3 --markdown BENCHMARKS.table.md`
@@ -49,6 +49,9 @@ struct Args {
     /// Write the results table (Markdown) here too.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Exit with status 1 when any request failed (the CI smoke run uses this).
+    #[arg(long)]
+    fail_on_errors: bool,
     /// Write the results (JSON) here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -113,6 +116,35 @@ async fn main() -> anyhow::Result<()> {
             .to_owned(),
     );
 
+    let resource_server = binary
+        .run(
+            &[
+                "app",
+                "create",
+                "--name",
+                "Bench item API",
+                "--redirect-uri",
+                flow::REDIRECT_URI,
+                "--scope",
+                "item_read",
+                "--resource-server",
+                "--json",
+            ],
+            "",
+        )
+        .await?;
+    let resource_server: serde_json::Value = serde_json::from_str(&resource_server)?;
+    let caller = Arc::new((
+        resource_server["client_id"]
+            .as_str()
+            .context("no client_id")?
+            .to_owned(),
+        resource_server["client_secret"]
+            .as_str()
+            .context("no client_secret")?
+            .to_owned(),
+    ));
+
     let server = binary.serve().await?;
     let addr = server.addr.clone();
     let mut conn = http::Conn::open(&addr).await?;
@@ -153,10 +185,16 @@ async fn main() -> anyhow::Result<()> {
                 access = a;
                 refresh_seeds.push(r);
             }
+            let access = Arc::new(access);
             server.reset_peak_rss();
             record(
                 "oauth/me",
-                workloads::me(&addr, c, args.seconds, Arc::new(access)).await?,
+                workloads::me(&addr, c, args.seconds, access.clone()).await?,
+            );
+            record(
+                "introspection",
+                workloads::introspect(&addr, c, args.seconds, caller.clone(), access.clone())
+                    .await?,
             );
             record(
                 "refresh_token grant",
@@ -221,6 +259,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    let failed: usize = all.iter().map(|(_, f)| f.errors).sum();
+    if args.fail_on_errors && failed > 0 {
+        anyhow::bail!("{failed} requests failed");
     }
     Ok(())
 }

@@ -101,6 +101,39 @@ pub async fn me(addr: &str, c: usize, secs: f64, token: Arc<String>) -> anyhow::
     .await
 }
 
+/// POST /oauth/introspect of a valid access token by a resource server (form credentials).
+pub async fn introspect(
+    addr: &str,
+    c: usize,
+    secs: f64,
+    caller: Arc<(String, String)>,
+    token: Arc<String>,
+) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    run_workers(addr, c, move |_, mut conn| {
+        let (caller, token) = (caller.clone(), token.clone());
+        async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            let form = [
+                ("client_id", caller.0.as_str()),
+                ("client_secret", caller.1.as_str()),
+                ("token", token.as_str()),
+            ];
+            timed_loop!(deadline, lat, errors, {
+                match conn.post_form("/rest/v2/oauth/introspect", &form).await {
+                    Ok(r) if r.status == 200 => {
+                        // An inactive answer would measure the cheap path: count it as an error.
+                        matches!(r.json(), Ok(v) if v["active"] == true)
+                    }
+                    _ => false,
+                }
+            });
+            (lat, errors, Vec::new())
+        }
+    })
+    .await
+}
+
 /// refresh_token grants, each with the refresh token the previous one returned.
 pub async fn refresh(
     addr: &str,

@@ -520,32 +520,42 @@ async fn replayed(
 async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
-    let grant: Option<String> =
-        sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(&presented)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(grant_id) = grant else {
-        return Ok((
+    let invalid = || {
+        Ok((
             Err(OauthError::invalid_grant("the refresh token is invalid")),
             None,
-        ));
+        ))
     };
     // From here until commit no other refresh, retry or revocation of this grant runs, so the
-    // state read next is the state the decision acts on.
-    lock_grant(conn, &grant_id).await?;
-    let r = sqlx::query(
+    // state read next is the state the decision acts on. SQLite's single writer already
+    // serialises every write, so only PostgreSQL needs the row lock (and the lookup it takes).
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        let grant: Option<String> =
+            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(&presented)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(grant_id) = grant else {
+            return invalid();
+        };
+        lock_grant(conn, &grant_id).await?;
+    }
+    let row = sqlx::query(
         "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
                 s.consumed_at, s.retired_at, \
-                g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+                g.client_id, g.merchant_id, g.scopes, g.revoked_at, r.grant_id \
          FROM refresh_tokens r \
          JOIN grants g ON g.grant_id = r.grant_id \
          LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
          WHERE r.token_hash = $1",
     )
     .bind(&presented)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    let Some(r) = row else {
+        return invalid();
+    };
+    let grant_id: String = r.try_get(10)?;
     let successor: Option<Vec<u8>> = r.try_get(3)?;
     let successor_unused = successor.is_some()
         && r.try_get::<Option<i64>, _>(4)?.is_none()
@@ -725,11 +735,8 @@ pub(crate) async fn insert_tokens(
     .bind(tokens.refresh_expires_at)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE grant_id = $2")
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut *conn)
-        .await?;
+    // `grants.last_used_at` follows from the access-token insert (a trigger, see the
+    // `grant_last_used` migration).
     Ok(())
 }
 

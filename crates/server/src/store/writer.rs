@@ -103,6 +103,11 @@ async fn run_batches(mut conn: AnyConnection, mut jobs: mpsc::Receiver<Job>, max
     let _ = conn.close().await;
 }
 
+/// Runs one batch in one transaction. Every statement here is a round trip to SQLite's thread,
+/// and those round trips are most of a write's cost, so the batch spends as few as it can: a
+/// lone job needs no savepoint (its failure rolls the whole transaction back), and savepoints
+/// are never released one by one (a failed job rolls back to its own, the latest; `COMMIT`
+/// releases them all).
 async fn run_one_batch(
     conn: &mut AnyConnection,
     batch: &mut Vec<Job>,
@@ -115,6 +120,20 @@ async fn run_one_batch(
         }
         return Some(e.into());
     }
+    if batch.len() == 1 {
+        let job = batch.pop().expect("one job");
+        let (ok, completion) = job(conn).await;
+        completions.push(completion);
+        if !ok {
+            // The job's own error is its answer; nothing of it is kept.
+            return sqlx::query("ROLLBACK")
+                .execute(&mut *conn)
+                .await
+                .err()
+                .map(Into::into);
+        }
+        return commit(conn).await;
+    }
     for job in batch.drain(..) {
         if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
             completions.push(answer_without_running(job));
@@ -123,19 +142,17 @@ async fn run_one_batch(
         }
         let (ok, completion) = job(conn).await;
         completions.push(completion);
-        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job" };
-        let mut ended = sqlx::query(end).execute(&mut *conn).await.map(|_| ());
-        if ended.is_ok() && !ok {
-            ended = sqlx::query("RELEASE job")
-                .execute(&mut *conn)
-                .await
-                .map(|_| ());
-        }
-        if let Err(e) = ended {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Some(e.into());
+        if !ok {
+            if let Err(e) = sqlx::query("ROLLBACK TO job").execute(&mut *conn).await {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Some(e.into());
+            }
         }
     }
+    commit(conn).await
+}
+
+async fn commit(conn: &mut AnyConnection) -> Option<StoreError> {
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => None,
         Err(e) => {
@@ -151,4 +168,86 @@ fn answer_without_running(job: Job) -> Completion {
     // which maps to 503. That is the honest answer: nothing was written.
     drop(job);
     Box::new(|_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::{Store, StoreOptions};
+    use super::*;
+
+    async fn scratch_store(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store
+            .write(|conn| {
+                Box::pin(async move {
+                    sqlx::query("CREATE TABLE scratch (n INTEGER NOT NULL)")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    /// Inserts `n`, then fails when `n` is odd: a failed job must leave nothing behind.
+    async fn insert(store: &Store, n: i64) -> Result<(), StoreError> {
+        store
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO scratch (n) VALUES ($1)")
+                        .bind(n)
+                        .execute(&mut *conn)
+                        .await?;
+                    if n % 2 == 1 {
+                        return Err(StoreError::Inconsistent(format!("job {n} fails")));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn stored(store: &Store) -> Vec<i64> {
+        sqlx::query_scalar("SELECT n FROM scratch ORDER BY n")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lone_failed_write_is_rolled_back_and_answered_with_its_own_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = scratch_store(&dir).await;
+        insert(&store, 2).await.unwrap();
+        let e = insert(&store, 3).await.unwrap_err();
+        assert!(matches!(e, StoreError::Inconsistent(m) if m == "job 3 fails"));
+        insert(&store, 4).await.unwrap();
+        assert_eq!(stored(&store).await, vec![2, 4]);
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_writes_in_a_batch_leave_the_others_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(scratch_store(&dir).await);
+        // 200 concurrent writes land in a few large batches; half of them fail.
+        let tasks: Vec<_> = (0..200)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { (n, insert(&store, n).await) })
+            })
+            .collect();
+        for task in tasks {
+            let (n, result) = task.await.unwrap();
+            assert_eq!(result.is_ok(), n % 2 == 0, "job {n}: {result:?}");
+        }
+        let even: Vec<i64> = (0..200).filter(|n| n % 2 == 0).collect();
+        assert_eq!(stored(&store).await, even);
+        store.close().await;
+    }
 }
