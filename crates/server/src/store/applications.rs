@@ -232,22 +232,33 @@ impl Store {
                     return Ok(None);
                 };
                 let owner: Option<String> = deleted.try_get(0)?;
+                let reason = RevokeReason::ApplicationDeleted.as_str();
                 let revoked = sqlx::query(
                     "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-                     WHERE client_id = $3 AND revoked_at IS NULL",
+                     WHERE client_id = $3 AND revoked_at IS NULL RETURNING grant_id, merchant_id",
                 )
                 .bind(now)
-                .bind(RevokeReason::ApplicationDeleted.as_str())
+                .bind(reason)
                 .bind(&client_id)
-                .execute(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await?;
+                let count = u64::try_from(revoked.len()).unwrap_or(u64::MAX);
                 let mut event = AuditEvent::new(AuditKind::ApplicationDeleted)
                     .client(client_id.as_str())
-                    .detail(serde_json::json!({ "revoked_grants": revoked.rows_affected() }))
+                    .detail(serde_json::json!({ "revoked_grants": count }))
                     .by(&actor);
                 event.merchant_id = owner;
                 record(conn, &event, now).await?;
-                Ok(Some(revoked.rows_affected()))
+                for row in &revoked {
+                    let event = AuditEvent::new(AuditKind::GrantRevoked)
+                        .merchant(row.try_get::<String, _>(1)?)
+                        .client(client_id.as_str())
+                        .grant(row.try_get::<String, _>(0)?)
+                        .detail(serde_json::json!({ "reason": reason }))
+                        .by(&actor);
+                    record(conn, &event, now).await?;
+                }
+                Ok(Some(count))
             })
         })
         .await
