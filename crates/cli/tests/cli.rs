@@ -292,7 +292,7 @@ fn every_new_command_explains_itself_with_an_example() {
             .unwrap();
         assert!(out.status.success());
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(help.contains("Example"), "{args:?}: {help}");
+        assert!(help.contains("\nEXAMPLES\n"), "{args:?}: {help}");
         assert!(
             help.contains(&format!("ucoauth {} {}", args[0], args[1])),
             "{help}"
