@@ -22,8 +22,8 @@ use clap::{parser::ValueSource, ArgMatches};
 use serde::{Deserialize, Serialize};
 use ucoauth_server::{
     clock::Millis,
-    config::{pepper_path, ServerConfig},
-    domain::{profile::Profile, secret::Pepper},
+    config::{pepper_path, RateLimits, ServerConfig},
+    domain::{profile::Profile, rate_limit::Limit, secret::Pepper},
     store::{redact_url, Backend},
 };
 use url::Url;
@@ -133,6 +133,15 @@ pub struct FileConfig {
     pub refresh_token_ttl: Option<FileDuration>,
     pub refresh_grace: Option<FileDuration>,
     pub session_ttl: Option<FileDuration>,
+    pub no_rate_limits: Option<bool>,
+    pub login_per_ip_per_minute: Option<u32>,
+    pub login_failures_per_account_per_minute: Option<u32>,
+    pub token_per_client_per_second: Option<u32>,
+    pub token_failures_per_ip_per_minute: Option<u32>,
+    pub device_verify_per_session: Option<String>,
+    pub device_verify_per_ip: Option<String>,
+    pub device_authorize_per_ip: Option<String>,
+    pub device_poll_per_ip: Option<String>,
 }
 
 impl FileConfig {
@@ -168,6 +177,16 @@ pub struct Given {
     pub refresh_token_ttl: Option<String>,
     pub refresh_grace: Option<String>,
     pub session_ttl: Option<String>,
+    /// `Some(true)` when rate limits were switched off by flag or environment.
+    pub no_rate_limits: Option<bool>,
+    pub login_per_ip_per_minute: Option<u32>,
+    pub login_failures_per_account_per_minute: Option<u32>,
+    pub token_per_client_per_second: Option<u32>,
+    pub token_failures_per_ip_per_minute: Option<u32>,
+    pub device_verify_per_session: Option<String>,
+    pub device_verify_per_ip: Option<String>,
+    pub device_authorize_per_ip: Option<String>,
+    pub device_poll_per_ip: Option<String>,
 }
 
 /// A setting's value and where it came from.
@@ -202,6 +221,17 @@ pub struct Resolved {
     pub refresh_ttl_ms: Valued<Millis>,
     pub refresh_grace_ms: Valued<Millis>,
     pub session_ttl_ms: Valued<Millis>,
+    /// The in-memory, per-node limits (`http::rate_limit`); counts of 0 switch one off.
+    pub rate_limits_enabled: Valued<bool>,
+    pub login_per_ip_per_minute: Valued<u32>,
+    pub login_failures_per_account_per_minute: Valued<u32>,
+    pub token_per_client_per_second: Valued<u32>,
+    pub token_failures_per_ip_per_minute: Valued<u32>,
+    /// The database-backed limits of the device flow, shared by every node.
+    pub device_verify_per_session: Valued<Limit>,
+    pub device_verify_per_ip: Valued<Limit>,
+    pub device_authorize_per_ip: Valued<Limit>,
+    pub device_poll_per_ip: Valued<Limit>,
     /// Not errors, but worth saying (e.g. a world-readable file holding the pepper).
     pub warnings: Vec<String>,
 }
@@ -246,6 +276,34 @@ pub fn parse_duration(text: &str) -> Result<Millis, String> {
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// The most events one limit may allow per window (beyond it a limit protects nothing).
+pub const MAX_LIMIT_COUNT: u32 = 1_000_000;
+
+/// Parses a database-backed limit, `COUNT/DURATION` (`10/15m`): at most COUNT events per
+/// window of DURATION (1s..1d), COUNT 1..1 000 000.
+pub fn parse_limit(text: &str) -> Result<Limit, String> {
+    let (count, window) = text.split_once('/').ok_or_else(|| {
+        format!("{text:?} is not COUNT/DURATION (e.g. 10/15m: at most 10 per 15 minutes)")
+    })?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: {count:?} is not a whole number"))?;
+    if !(1..=MAX_LIMIT_COUNT).contains(&count) {
+        return Err(format!("{text:?}: the count must be 1..{MAX_LIMIT_COUNT}"));
+    }
+    let window_ms = parse_duration(window)?;
+    if !(1_000..=86_400_000).contains(&window_ms) {
+        return Err(format!("{text:?}: the window must be 1s..1d"));
+    }
+    Ok(Limit::new(i64::from(count), window_ms))
+}
+
+/// Formats a limit the way [`parse_limit`] reads it.
+pub fn format_limit(limit: Limit) -> String {
+    format!("{}/{}", limit.max, format_duration(limit.window_ms))
 }
 
 /// Formats milliseconds the way [`parse_duration`] reads them.
@@ -523,6 +581,107 @@ impl Resolved {
         range("refresh_grace", &refresh_grace_ms, 0, 300_000);
         range("session_ttl", &session_ttl_ms, 60_000, 30 * 86_400_000);
 
+        // Rate limits. Counts per minute/second of the in-memory limits: 0 switches one off.
+        let rate_limits_enabled = match pick(
+            "no_rate_limits",
+            given.no_rate_limits,
+            f.no_rate_limits,
+            sources,
+        ) {
+            Some(v) => Valued {
+                value: !v.value,
+                source: v.source,
+            },
+            None => Valued {
+                value: true,
+                source: Source::Default,
+            },
+        };
+        let memory = defaults.rate_limits;
+        let mut count = |id: &str, g: Option<u32>, file: Option<u32>, default: u32| {
+            let v = pick(id, g, file, sources).unwrap_or(Valued {
+                value: default,
+                source: Source::Default,
+            });
+            if v.value > MAX_LIMIT_COUNT {
+                problems.push(format!(
+                    "{id} ({}): {} is more than {MAX_LIMIT_COUNT}; use 0 to switch this limit off",
+                    v.source, v.value
+                ));
+            }
+            v
+        };
+        let login_per_ip_per_minute = count(
+            "login_per_ip_per_minute",
+            given.login_per_ip_per_minute,
+            f.login_per_ip_per_minute,
+            memory.login_per_ip_per_minute,
+        );
+        let login_failures_per_account_per_minute = count(
+            "login_failures_per_account_per_minute",
+            given.login_failures_per_account_per_minute,
+            f.login_failures_per_account_per_minute,
+            memory.login_failures_per_account_per_minute,
+        );
+        let token_per_client_per_second = count(
+            "token_per_client_per_second",
+            given.token_per_client_per_second,
+            f.token_per_client_per_second,
+            memory.token_per_client_per_second,
+        );
+        let token_failures_per_ip_per_minute = count(
+            "token_failures_per_ip_per_minute",
+            given.token_failures_per_ip_per_minute,
+            f.token_failures_per_ip_per_minute,
+            memory.token_failures_per_ip_per_minute,
+        );
+        let mut limit =
+            |id: &str, g: Option<String>, file: Option<String>, default: Limit| match pick(
+                id, g, file, sources,
+            ) {
+                None => Valued {
+                    value: default,
+                    source: Source::Default,
+                },
+                Some(v) => match parse_limit(&v.value) {
+                    Ok(l) => Valued {
+                        value: l,
+                        source: v.source,
+                    },
+                    Err(e) => {
+                        problems.push(format!("{id} ({}): {e}", v.source));
+                        Valued {
+                            value: default,
+                            source: v.source,
+                        }
+                    }
+                },
+            };
+        let device_verify_per_session = limit(
+            "device_verify_per_session",
+            given.device_verify_per_session,
+            f.device_verify_per_session.clone(),
+            defaults.device_verify_per_session,
+        );
+        let device_verify_per_ip = limit(
+            "device_verify_per_ip",
+            given.device_verify_per_ip,
+            f.device_verify_per_ip.clone(),
+            defaults.device_verify_per_ip,
+        );
+        let device_authorize_per_ip = limit(
+            "device_authorize_per_ip",
+            given.device_authorize_per_ip,
+            f.device_authorize_per_ip.clone(),
+            defaults.device_authorize_per_ip,
+        );
+        let device_poll_per_ip = limit(
+            "device_poll_per_ip",
+            given.device_poll_per_ip,
+            f.device_poll_per_ip.clone(),
+            defaults.device_poll_per_ip,
+        );
+
         let config_file = Valued {
             source: match config_file {
                 Some(_) => sources.get("config").unwrap_or(Source::Flag),
@@ -556,6 +715,15 @@ impl Resolved {
             refresh_ttl_ms,
             refresh_grace_ms,
             session_ttl_ms,
+            rate_limits_enabled,
+            login_per_ip_per_minute,
+            login_failures_per_account_per_minute,
+            token_per_client_per_second,
+            token_failures_per_ip_per_minute,
+            device_verify_per_session,
+            device_verify_per_ip,
+            device_authorize_per_ip,
+            device_poll_per_ip,
             warnings,
         })
     }
@@ -569,8 +737,25 @@ impl Resolved {
             .collect()
     }
 
-    /// Applies the lifetimes, profile and previous peppers to a server configuration.
+    /// The in-memory rate limits.
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits {
+            enabled: self.rate_limits_enabled.value,
+            login_per_ip_per_minute: self.login_per_ip_per_minute.value,
+            login_failures_per_account_per_minute: self.login_failures_per_account_per_minute.value,
+            token_per_client_per_second: self.token_per_client_per_second.value,
+            token_failures_per_ip_per_minute: self.token_failures_per_ip_per_minute.value,
+        }
+    }
+
+    /// Applies the lifetimes, profile, rate limits and previous peppers to a server
+    /// configuration.
     pub fn apply(&self, config: &mut ServerConfig) {
+        config.rate_limits = self.rate_limits();
+        config.device_verify_per_session = self.device_verify_per_session.value;
+        config.device_verify_per_ip = self.device_verify_per_ip.value;
+        config.device_authorize_per_ip = self.device_authorize_per_ip.value;
+        config.device_poll_per_ip = self.device_poll_per_ip.value;
         config.profile = self.profile.value;
         config.code_ttl_ms = self.code_ttl_ms.value;
         config.access_ttl_ms = self.access_ttl_ms.value;
@@ -661,8 +846,47 @@ impl Resolved {
                 format_duration(self.session_ttl_ms.value),
                 self.session_ttl_ms.source,
             ),
+            (
+                "rate_limits",
+                if self.rate_limits_enabled.value {
+                    "on".into()
+                } else {
+                    "off (every in-memory limit)".into()
+                },
+                self.rate_limits_enabled.source,
+            ),
+            count_row("login_per_ip_per_minute", &self.login_per_ip_per_minute),
+            count_row(
+                "login_failures_per_account_per_minute",
+                &self.login_failures_per_account_per_minute,
+            ),
+            count_row(
+                "token_per_client_per_second",
+                &self.token_per_client_per_second,
+            ),
+            count_row(
+                "token_failures_per_ip_per_minute",
+                &self.token_failures_per_ip_per_minute,
+            ),
+            limit_row("device_verify_per_session", &self.device_verify_per_session),
+            limit_row("device_verify_per_ip", &self.device_verify_per_ip),
+            limit_row("device_authorize_per_ip", &self.device_authorize_per_ip),
+            limit_row("device_poll_per_ip", &self.device_poll_per_ip),
         ]
     }
+}
+
+fn count_row(name: &'static str, v: &Valued<u32>) -> (&'static str, String, Source) {
+    let value = if v.value == 0 {
+        "0 (off)".to_owned()
+    } else {
+        v.value.to_string()
+    };
+    (name, value, v.source)
+}
+
+fn limit_row(name: &'static str, v: &Valued<Limit>) -> (&'static str, String, Source) {
+    (name, format_limit(v.value), v.source)
 }
 
 /// `host:port` with a numeric port, or a socket address.
@@ -802,6 +1026,141 @@ mod tests {
             assert!(all.contains(needle), "{needle} missing from:\n{all}");
         }
         assert_eq!(problems.len(), 5, "{all}");
+    }
+
+    #[test]
+    fn rate_limits_layer_like_the_other_settings_and_map_onto_the_server_config() {
+        let f = file(
+            r#"
+            login_per_ip_per_minute = 7
+            token_per_client_per_second = 0
+            device_verify_per_ip = "20/10m"
+            device_poll_per_ip = "100/1m"
+            "#,
+        );
+        let given = Given {
+            login_per_ip_per_minute: Some(9),
+            device_poll_per_ip: Some("60/30s".into()),
+            ..Default::default()
+        };
+        let src = sources(&[
+            ("login_per_ip_per_minute", Source::Env),
+            ("device_poll_per_ip", Source::Flag),
+        ]);
+        let r = Resolved::resolve(given, &src, Some((Path::new("u.toml"), &f))).unwrap();
+        assert_eq!(
+            r.login_per_ip_per_minute,
+            Valued {
+                value: 9,
+                source: Source::Env
+            }
+        );
+        assert_eq!(r.token_per_client_per_second.source, Source::File);
+        assert_eq!(
+            r.login_failures_per_account_per_minute.source,
+            Source::Default
+        );
+        assert_eq!(r.rate_limits_enabled.source, Source::Default);
+
+        let mut config =
+            ServerConfig::new(Url::parse("http://127.0.0.1/").unwrap(), Pepper::generate());
+        r.apply(&mut config);
+        assert_eq!(
+            config.rate_limits,
+            RateLimits {
+                enabled: true,
+                login_per_ip_per_minute: 9,
+                login_failures_per_account_per_minute: 5,
+                token_per_client_per_second: 0,
+                token_failures_per_ip_per_minute: 120,
+            }
+        );
+        assert_eq!(config.device_verify_per_ip, Limit::new(20, 600_000));
+        assert_eq!(config.device_poll_per_ip, Limit::new(60, 30_000));
+        assert_eq!(config.device_verify_per_session, Limit::new(10, 900_000));
+        assert_eq!(config.device_authorize_per_ip, Limit::new(30, 60_000));
+
+        let report = r.report();
+        let row = |name: &str| {
+            report
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, v, s)| (v.clone(), *s))
+                .unwrap_or_else(|| panic!("{name} missing from the report"))
+        };
+        assert_eq!(row("rate_limits"), ("on".into(), Source::Default));
+        assert_eq!(row("login_per_ip_per_minute"), ("9".into(), Source::Env));
+        assert_eq!(
+            row("token_per_client_per_second"),
+            ("0 (off)".into(), Source::File)
+        );
+        assert_eq!(row("device_verify_per_ip"), ("20/10m".into(), Source::File));
+        assert_eq!(row("device_poll_per_ip"), ("60/30s".into(), Source::Flag));
+
+        // Switched off in the file, and by the flag.
+        let off = file("no_rate_limits = true");
+        let r = Resolved::resolve(
+            Given::default(),
+            &Sources::default(),
+            Some((Path::new("u.toml"), &off)),
+        )
+        .unwrap();
+        assert!(!r.rate_limits().enabled);
+        let r = Resolved::resolve(
+            Given {
+                no_rate_limits: Some(true),
+                ..Default::default()
+            },
+            &sources(&[("no_rate_limits", Source::Flag)]),
+            None,
+        )
+        .unwrap();
+        assert!(!r.rate_limits().enabled);
+        assert_eq!(r.rate_limits_enabled.source, Source::Flag);
+    }
+
+    #[test]
+    fn bad_rate_limits_are_reported_with_their_source() {
+        assert_eq!(parse_limit("10/15m"), Ok(Limit::new(10, 900_000)));
+        assert_eq!(format_limit(Limit::new(10, 900_000)), "10/15m");
+        for bad in [
+            "10",
+            "0/1m",
+            "ten/1m",
+            "10/0s",
+            "10/2d",
+            "10/1x",
+            "2000000/1m",
+        ] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+        let f = file(
+            r#"
+            device_verify_per_session = "0/15m"
+            login_failures_per_account_per_minute = 2000000
+            "#,
+        );
+        let given = Given {
+            device_authorize_per_ip: Some("lots".into()),
+            ..Default::default()
+        };
+        let src = sources(&[("device_authorize_per_ip", Source::Env)]);
+        let Err(Invalid(problems)) =
+            Resolved::resolve(given, &src, Some((Path::new("u.toml"), &f)))
+        else {
+            panic!("should be invalid");
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "device_verify_per_session (file)",
+            "login_failures_per_account_per_minute (file)",
+            "device_authorize_per_ip (env)",
+        ] {
+            assert!(all.contains(needle), "{needle} missing from:\n{all}");
+        }
+        assert_eq!(problems.len(), 3, "{all}");
+        // A negative or non-numeric count in the file is a parse error of the file.
+        assert!(toml::from_str::<FileConfig>("login_per_ip_per_minute = -1").is_err());
     }
 
     #[test]

@@ -166,6 +166,126 @@ fn config_check_never_prints_a_pepper_and_warns_about_an_open_file() {
     }
 }
 
+#[test]
+fn config_check_shows_the_rate_limits_and_where_they_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "limits.toml",
+        r#"
+        login_per_ip_per_minute = 12
+        token_per_client_per_second = 0
+        device_verify_per_ip = "20/10m"
+        "#,
+    );
+    let out = ucoauth(dir.path())
+        .env("UCOAUTH_TOKEN_FAILURES_PER_IP_PER_MINUTE", "60")
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "check",
+            "--json",
+        ])
+        .args(["--device-poll-per-ip", "100/1m"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = &check_json(&out)["settings"];
+    let is = |name: &str, value: &str, source: &str| {
+        assert_eq!(s[name]["value"], value, "{name}: {s}");
+        assert_eq!(s[name]["source"], source, "{name}: {s}");
+    };
+    is("rate_limits", "on", "default");
+    is("login_per_ip_per_minute", "12", "file");
+    is("token_per_client_per_second", "0 (off)", "file");
+    is("token_failures_per_ip_per_minute", "60", "env");
+    is("login_failures_per_account_per_minute", "5", "default");
+    is("device_verify_per_ip", "20/10m", "file");
+    is("device_poll_per_ip", "100/1m", "flag");
+    is("device_verify_per_session", "10/15m", "default");
+
+    let out = ucoauth(dir.path())
+        .args([
+            "config",
+            "check",
+            "--no-rate-limits",
+            "--device-authorize-per-ip",
+            "many",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("device_authorize_per_ip (flag)"),
+        "{stderr}"
+    );
+    let out = ucoauth(dir.path())
+        .args(["config", "check", "--json", "--no-rate-limits"])
+        .output()
+        .unwrap();
+    let s = &check_json(&out)["settings"];
+    assert_eq!(s["rate_limits"]["source"], "flag", "{s}");
+    assert!(s["rate_limits"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("off"));
+}
+
+#[tokio::test]
+async fn serve_enforces_a_rate_limit_set_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "ucoauth.toml",
+        "bind = \"127.0.0.1:0\"\ntoken_failures_per_ip_per_minute = 2\n",
+    );
+    let mut child = tokio::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .expect("the server prints its address")
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .strip_prefix("ucoauth listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = client
+            .post(format!("{addr}/rest/v2/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "nobody"),
+                ("code", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push((r.status().as_u16(), r.headers().contains_key("retry-after")));
+    }
+    // The file allows two failures a minute from one address; the third request is refused.
+    assert!(statuses[0].0 != 429 && statuses[1].0 != 429, "{statuses:?}");
+    assert_eq!(statuses[2], (429, true), "{statuses:?}");
+    child.kill().await.unwrap();
+}
+
 #[tokio::test]
 async fn serve_takes_its_settings_from_the_file_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use ucoauth_server::{
     admin::{self, views::ApplicationView, ApplicationChanges, Paging, Within},
-    domain::profile::Profile,
+    domain::{audit::Actor, profile::Profile},
 };
 
 use super::Global;
@@ -224,6 +224,7 @@ async fn run_with(
     cmd: AppCommand,
 ) -> anyhow::Result<()> {
     let any = Within::AnyMerchant;
+    let operator = &Actor::operator();
     match cmd {
         AppCommand::Create(args) => {
             let created = admin::create_application(
@@ -242,6 +243,7 @@ async fn run_with(
                     profile: args.profile,
                     owner_merchant_id: args.merchant_id,
                 },
+                operator,
                 super::now(),
             )
             .await?;
@@ -312,16 +314,24 @@ async fn run_with(
                 require_pkce: args.require_pkce,
                 profile,
             };
-            let app = admin::update_application(store, any, &args.client_id, changes, super::now())
-                .await
-                .map_err(hint_list)?;
+            let app = admin::update_application(
+                store,
+                any,
+                operator,
+                &args.client_id,
+                changes,
+                super::now(),
+            )
+            .await
+            .map_err(hint_list)?;
             let view = ApplicationView::new(app, None);
             output::print(args.json, &view, || format!("updated\n{}", text(&view)))
         }
         AppCommand::RotateSecret(args) => {
-            let rotated = admin::rotate_secret(store, pepper, any, &args.client_id, super::now())
-                .await
-                .map_err(hint_list)?;
+            let rotated =
+                admin::rotate_secret(store, pepper, any, operator, &args.client_id, super::now())
+                    .await
+                    .map_err(hint_list)?;
             let view = ApplicationView::new(rotated.application, Some(rotated.client_secret));
             output::print(args.json, &view, || {
                 format!("the previous secret no longer works\n{}", text(&view))
@@ -340,7 +350,8 @@ async fn run_with(
                 );
             }
             let revoked =
-                admin::delete_application(store, any, &app.client_id, super::now()).await?;
+                admin::delete_application(store, any, operator, &app.client_id, super::now())
+                    .await?;
             let body =
                 json!({"client_id": app.client_id, "deleted": true, "revoked_grants": revoked});
             output::print(args.json, &body, || {

@@ -42,7 +42,15 @@ A configuration file (all keys optional):
   access_token_ttl = \"1h\"
   refresh_token_ttl = \"30d\"
   refresh_grace = \"10s\"
-  session_ttl = \"12h\"";
+  session_ttl = \"12h\"
+  login_per_ip_per_minute = 30          # in-memory, per node; 0 switches one off
+  login_failures_per_account_per_minute = 5
+  token_per_client_per_second = 2000
+  token_failures_per_ip_per_minute = 120
+  device_verify_per_session = \"10/15m\"  # in the database, shared by every node
+  device_verify_per_ip = \"50/15m\"
+  device_authorize_per_ip = \"30/1m\"
+  device_poll_per_ip = \"300/1m\"";
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -71,6 +71,7 @@ pub async fn run(global: &Global, cmd: KeyCommand) -> anyhow::Result<()> {
                     created_by: None,
                 },
                 None,
+                &ucoauth_server::domain::audit::Actor::operator(),
                 super::now(),
             )
             .await;
@@ -121,7 +122,15 @@ pub async fn run(global: &Global, cmd: KeyCommand) -> anyhow::Result<()> {
             }
         }
         KeyCommand::Revoke(args) => {
-            match admin::revoke_key(&store, Within::AnyMerchant, &args.key_id, super::now()).await {
+            let revoked = admin::revoke_key(
+                &store,
+                Within::AnyMerchant,
+                &ucoauth_server::domain::audit::Actor::operator(),
+                &args.key_id,
+                super::now(),
+            )
+            .await;
+            match revoked {
                 Ok(()) => output::print(
                     args.json,
                     &json!({"key_id": args.key_id, "revoked": true}),

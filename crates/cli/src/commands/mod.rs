@@ -128,7 +128,8 @@ EXAMPLES
 pub struct Global {
     /// TOML configuration file. Its keys are the settings' names in snake_case (e.g.
     /// database, pepper, previous_peppers, bind, public_url, profile, log_format, code_ttl,
-    /// access_token_ttl, refresh_token_ttl, refresh_grace, session_ttl). Flags and environment
+    /// access_token_ttl, refresh_token_ttl, refresh_grace, session_ttl, no_rate_limits,
+    /// login_per_ip_per_minute, device_verify_per_ip, ...). Flags and environment
     /// variables override it; unknown keys are errors.
     #[arg(long, global = true, env = "UCOAUTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

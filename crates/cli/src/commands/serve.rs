@@ -43,10 +43,68 @@ pub struct ServeArgs {
     /// Lifetime of a merchant's sign-in session on the pages (1m..30d). [default: 12h]
     #[arg(long, env = "UCOAUTH_SESSION_TTL", value_name = "DURATION")]
     pub session_ttl: Option<String>,
-    /// Turn rate limits off (sign-in, token and revoke limits are on by default). For load
-    /// tests on loopback; never in production. (Flag or environment only.)
+    /// Turn the in-memory rate limits off (sign-in, token and revoke limits are on by
+    /// default; the device flow's database-backed limits stay on). For load tests on loopback;
+    /// never in production.
     #[arg(long, env = "UCOAUTH_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
+    /// Sign-in attempts per client IP per minute, on each node; 0: no limit. [default: 30]
+    #[arg(long, env = "UCOAUTH_LOGIN_PER_IP_PER_MINUTE", value_name = "COUNT")]
+    pub login_per_ip_per_minute: Option<u32>,
+    /// Failed sign-ins per account per minute before the account waits out the minute, on
+    /// each node; 0: no limit. [default: 5]
+    #[arg(
+        long,
+        env = "UCOAUTH_LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE",
+        value_name = "COUNT"
+    )]
+    pub login_failures_per_account_per_minute: Option<u32>,
+    /// Token and revoke requests per application per second, on each node; 0: no limit.
+    /// [default: 2000]
+    #[arg(
+        long,
+        env = "UCOAUTH_TOKEN_PER_CLIENT_PER_SECOND",
+        value_name = "COUNT"
+    )]
+    pub token_per_client_per_second: Option<u32>,
+    /// Failed token and revoke requests per client IP per minute, on each node; 0: no limit.
+    /// [default: 120]
+    #[arg(
+        long,
+        env = "UCOAUTH_TOKEN_FAILURES_PER_IP_PER_MINUTE",
+        value_name = "COUNT"
+    )]
+    pub token_failures_per_ip_per_minute: Option<u32>,
+    /// Failed user-code entries per browser session on the device page, shared by all nodes
+    /// (database-backed). [default: 10/15m]
+    #[arg(
+        long,
+        env = "UCOAUTH_DEVICE_VERIFY_PER_SESSION",
+        value_name = "COUNT/DURATION"
+    )]
+    pub device_verify_per_session: Option<String>,
+    /// Failed user-code entries per client IP, shared by all nodes. [default: 50/15m]
+    #[arg(
+        long,
+        env = "UCOAUTH_DEVICE_VERIFY_PER_IP",
+        value_name = "COUNT/DURATION"
+    )]
+    pub device_verify_per_ip: Option<String>,
+    /// Device authorization requests per client IP, shared by all nodes. [default: 30/1m]
+    #[arg(
+        long,
+        env = "UCOAUTH_DEVICE_AUTHORIZE_PER_IP",
+        value_name = "COUNT/DURATION"
+    )]
+    pub device_authorize_per_ip: Option<String>,
+    /// Device-code polls of the token endpoint per client IP, shared by all nodes (beyond
+    /// slow_down). [default: 300/1m]
+    #[arg(
+        long,
+        env = "UCOAUTH_DEVICE_POLL_PER_IP",
+        value_name = "COUNT/DURATION"
+    )]
+    pub device_poll_per_ip: Option<String>,
     /// Most database connections this node opens. With N nodes on one PostgreSQL, keep
     /// N × this below the server's max_connections. (Flag or environment only.)
     #[arg(long, env = "UCOAUTH_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -74,6 +132,24 @@ impl ServeArgs {
         given.refresh_token_ttl.clone_from(&self.refresh_token_ttl);
         given.refresh_grace.clone_from(&self.refresh_grace);
         given.session_ttl.clone_from(&self.session_ttl);
+        // A bool flag cannot say "not given": only "off" overrides the file.
+        given.no_rate_limits = self.no_rate_limits.then_some(true);
+        given.login_per_ip_per_minute = self.login_per_ip_per_minute;
+        given.login_failures_per_account_per_minute = self.login_failures_per_account_per_minute;
+        given.token_per_client_per_second = self.token_per_client_per_second;
+        given.token_failures_per_ip_per_minute = self.token_failures_per_ip_per_minute;
+        given
+            .device_verify_per_session
+            .clone_from(&self.device_verify_per_session);
+        given
+            .device_verify_per_ip
+            .clone_from(&self.device_verify_per_ip);
+        given
+            .device_authorize_per_ip
+            .clone_from(&self.device_authorize_per_ip);
+        given
+            .device_poll_per_ip
+            .clone_from(&self.device_poll_per_ip);
     }
 }
 
@@ -102,7 +178,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig::new(public_url.clone(), pepper);
     settings.apply(&mut config);
-    config.rate_limits.enabled = !args.no_rate_limits;
     let profile = config.profile;
     let clock = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), config, clock.clone());

@@ -95,11 +95,19 @@ async fn run_with(
     password: String,
 ) -> anyhow::Result<()> {
     let any = Within::AnyMerchant;
+    let operator = &ucoauth_server::domain::audit::Actor::operator();
     match cmd {
         UserCommand::Add(args) => {
             let now = super::now();
-            let user =
-                admin::add_user(store, &args.merchant_id, &args.login, password, now).await?;
+            let user = admin::add_user(
+                store,
+                operator,
+                &args.merchant_id,
+                &args.login,
+                password,
+                now,
+            )
+            .await?;
             let view = UserView {
                 created_dts: Some(iso8601(now)),
                 ..UserView::from(user)
@@ -124,7 +132,7 @@ async fn run_with(
         }
         UserCommand::Remove(args) => {
             let user = merchants::get_user_by_login(store, any, &args.login).await?;
-            admin::remove_user(store, any, &user.user_id, None).await?;
+            admin::remove_user(store, any, operator, &user.user_id, None, super::now()).await?;
             output::print(
                 args.json,
                 &json!({"login": user.login, "user_id": user.user_id, "removed": true}),
@@ -133,7 +141,16 @@ async fn run_with(
         }
         UserCommand::Passwd(args) => {
             let user = merchants::get_user_by_login(store, any, &args.login).await?;
-            admin::change_password(store, any, &user.user_id, password, None).await?;
+            admin::change_password(
+                store,
+                any,
+                operator,
+                &user.user_id,
+                password,
+                None,
+                super::now(),
+            )
+            .await?;
             output::print(
                 args.json,
                 &json!({"login": user.login, "user_id": user.user_id, "password_changed": true}),

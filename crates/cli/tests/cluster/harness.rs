@@ -135,6 +135,7 @@ impl Deployment {
                 scopes: vec!["item_read".into(), "order_read".into()],
                 ..Default::default()
             },
+            &ucoauth_server::domain::audit::Actor::operator(),
             now,
         )
         .await
@@ -249,6 +250,7 @@ impl Deployment {
                         },
                         phc,
                         now,
+                        ucoauth_server::domain::audit::Actor::operator(),
                     )
                     .await
                     .unwrap();

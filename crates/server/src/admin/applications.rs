@@ -4,6 +4,7 @@ use super::{AdminError, FieldErrors, Listed, Paging, Within};
 use crate::{
     clock::Millis,
     domain::{
+        audit::Actor,
         model::Application,
         profile::Profile,
         redirect,
@@ -161,6 +162,7 @@ pub async fn create_application(
     store: &Store,
     pepper: &Pepper,
     input: NewApplication,
+    actor: &Actor,
     now: Millis,
 ) -> Result<CreatedApplication, AdminError> {
     let (redirect_uris, scopes) = validate_application(&input)?;
@@ -194,7 +196,9 @@ pub async fn create_application(
         created_at: now,
         updated_at: now,
     };
-    store.create_application(application.clone()).await?;
+    store
+        .create_application(application.clone(), actor.clone())
+        .await?;
     tracing::info!(client_id = %application.client_id, "application registered");
     Ok(CreatedApplication {
         application,
@@ -244,6 +248,7 @@ pub async fn get_application(
 pub async fn update_application(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     client_id: &str,
     changes: ApplicationChanges,
     now: Millis,
@@ -287,9 +292,13 @@ pub async fn update_application(
         require_pkce: merged.require_pkce,
         profile: merged.profile,
         updated_at: now,
-        ..current
+        ..current.clone()
     };
-    if !store.update_application(updated.clone()).await? {
+    let changed = changed_fields(&current, &updated);
+    if !store
+        .update_application(updated.clone(), changed, actor.clone())
+        .await?
+    {
         return Err(AdminError::NotFound(format!(
             "no application with client_id {client_id:?}"
         )));
@@ -298,12 +307,43 @@ pub async fn update_application(
     Ok(updated)
 }
 
+/// The names of the fields an edit changed, for the audit trail (names only, not values).
+fn changed_fields(before: &Application, after: &Application) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    check("name", before.name != after.name);
+    check("description", before.description != after.description);
+    check(
+        "developer_name",
+        before.developer_name != after.developer_name,
+    );
+    check(
+        "developer_email",
+        before.developer_email != after.developer_email,
+    );
+    check("developer_url", before.developer_url != after.developer_url);
+    check("redirect_uris", before.redirect_uris != after.redirect_uris);
+    check("scopes", before.scopes != after.scopes);
+    check(
+        "require_secret",
+        before.require_secret != after.require_secret,
+    );
+    check("require_pkce", before.require_pkce != after.require_pkce);
+    check("profile", before.profile != after.profile);
+    changed
+}
+
 /// Replaces an application's client secret; the old one stops working at once. Returns the
 /// application and the new secret, which is shown this once.
 pub async fn rotate_secret(
     store: &Store,
     pepper: &Pepper,
     within: Within<'_>,
+    actor: &Actor,
     client_id: &str,
     now: Millis,
 ) -> Result<CreatedApplication, AdminError> {
@@ -314,7 +354,13 @@ pub async fn rotate_secret(
         .to_vec();
     let hint = secret::hint(&client_secret);
     if !store
-        .set_client_secret(app.client_id.clone(), hash.clone(), hint.clone(), now)
+        .set_client_secret(
+            app.client_id.clone(),
+            hash.clone(),
+            hint.clone(),
+            now,
+            actor.clone(),
+        )
         .await?
     {
         return Err(AdminError::NotFound(format!(
@@ -337,12 +383,13 @@ pub async fn rotate_secret(
 pub async fn delete_application(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     client_id: &str,
     now: Millis,
 ) -> Result<u64, AdminError> {
     let app = get_application(store, within, client_id).await?;
     let revoked = store
-        .delete_application(app.client_id, now)
+        .delete_application(app.client_id, now, actor.clone())
         .await?
         .ok_or_else(|| {
             AdminError::NotFound(format!("no application with client_id {client_id:?}"))

@@ -4,6 +4,7 @@ use super::{AdminError, FieldErrors, Listed, Paging, Within};
 use crate::{
     clock::Millis,
     domain::{
+        audit::Actor,
         model::SimpleKey,
         scope::ScopeSet,
         secret::{self, Pepper, Purpose},
@@ -36,6 +37,7 @@ pub async fn create_key(
     pepper: &Pepper,
     input: NewKey,
     ceiling: Option<&ScopeSet>,
+    actor: &Actor,
     now: Millis,
 ) -> Result<CreatedKey, AdminError> {
     let mut errors = FieldErrors::default();
@@ -92,7 +94,11 @@ pub async fn create_key(
         created_at: now,
     };
     store
-        .create_key(key.clone(), pepper.digest(Purpose::SimpleKey, &value))
+        .create_key(
+            key.clone(),
+            pepper.digest(Purpose::SimpleKey, &value),
+            actor.clone(),
+        )
         .await?;
     tracing::info!(key_id = %key.key_id, merchant_id = %key.merchant_id, "simple key created");
     Ok(CreatedKey { key, secret: value })
@@ -118,12 +124,13 @@ pub async fn list_keys(
 pub async fn revoke_key(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     key_id: &str,
     now: Millis,
 ) -> Result<(), AdminError> {
     let revoked = key_id.len() <= 64
         && store
-            .revoke_key(key_id.to_owned(), within.merchant(), now)
+            .revoke_key(key_id.to_owned(), within.merchant(), now, actor.clone())
             .await?;
     if !revoked {
         return Err(AdminError::NotFound(format!(

@@ -4,6 +4,7 @@ use super::{AdminError, FieldErrors, Listed, Paging, Within};
 use crate::{
     clock::Millis,
     domain::{
+        audit::Actor,
         model::{self, Merchant, User, UserSummary},
         password,
         secret::{self, Digest},
@@ -20,7 +21,8 @@ pub struct NewMerchant {
     pub password: String,
 }
 
-/// Creates a merchant and its first user. Password hashing runs on a blocking thread.
+/// Creates a merchant and its first user (the operator's act). Password hashing runs on a
+/// blocking thread.
 pub async fn create_merchant(
     store: &Store,
     input: NewMerchant,
@@ -58,7 +60,15 @@ pub async fn create_merchant(
             ),
             other => other.into(),
         })?;
-    add_user(store, &input.merchant_id, &input.login, input.password, now).await
+    add_user(
+        store,
+        &Actor::operator(),
+        &input.merchant_id,
+        &input.login,
+        input.password,
+        now,
+    )
+    .await
 }
 
 pub fn check_login(login: &str, errors: &mut FieldErrors) {
@@ -93,6 +103,7 @@ async fn hash_password(password: String) -> Result<String, AdminError> {
 /// Adds a user to an existing merchant.
 pub async fn add_user(
     store: &Store,
+    actor: &Actor,
     merchant_id: &str,
     login: &str,
     password: String,
@@ -116,7 +127,7 @@ pub async fn add_user(
         login: login.to_owned(),
     };
     store
-        .create_user(user.clone(), phc, now)
+        .create_user(user.clone(), phc, now, actor.clone())
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => {
@@ -179,8 +190,10 @@ pub async fn get_user_by_login(
 pub async fn remove_user(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     user_id: &str,
     acting_user_id: Option<&str>,
+    now: Millis,
 ) -> Result<User, AdminError> {
     let user = get_user(store, within, user_id).await?;
     if acting_user_id == Some(user.user_id.as_str()) {
@@ -189,7 +202,12 @@ pub async fn remove_user(
         ));
     }
     match store
-        .remove_user(user.user_id.clone(), user.merchant_id.clone())
+        .remove_user(
+            user.user_id.clone(),
+            user.merchant_id.clone(),
+            now,
+            actor.clone(),
+        )
         .await?
     {
         UserRemoval::Removed => {
@@ -208,9 +226,11 @@ pub async fn remove_user(
 pub async fn change_password(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     user_id: &str,
     password: String,
     keep_session: Option<Digest>,
+    now: Millis,
 ) -> Result<User, AdminError> {
     let mut errors = FieldErrors::default();
     check_password(&password, &mut errors);
@@ -218,7 +238,7 @@ pub async fn change_password(
     let user = get_user(store, within, user_id).await?;
     let phc = hash_password(password).await?;
     if !store
-        .set_password(user.user_id.clone(), phc, keep_session)
+        .set_password(user.user_id.clone(), phc, keep_session, now, actor.clone())
         .await?
     {
         return Err(AdminError::NotFound(format!("no user with id {user_id:?}")));

@@ -6,7 +6,7 @@ use super::{audit::record, flag, grants::RevokeReason, Store, StoreError};
 use crate::{
     clock::Millis,
     domain::{
-        audit::{AuditEvent, AuditKind},
+        audit::{Actor, AuditEvent, AuditKind},
         model::Application,
         profile::Profile,
         scope::ScopeSet,
@@ -48,7 +48,12 @@ fn from_row(r: &AnyRow) -> Result<Application, StoreError> {
 }
 
 impl Store {
-    pub async fn create_application(&self, app: Application) -> Result<(), StoreError> {
+    /// Registers an application and records `application.created` by `actor`.
+    pub async fn create_application(
+        &self,
+        app: Application,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
         let redirect_uris = serde_json::to_string(&app.redirect_uris)
             .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
         let (client_id, owner, created_at) = (
@@ -81,7 +86,9 @@ impl Store {
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "client_id"))?;
-                let mut event = AuditEvent::new(AuditKind::ApplicationCreated).client(client_id);
+                let mut event = AuditEvent::new(AuditKind::ApplicationCreated)
+                    .client(client_id)
+                    .by(&actor);
                 event.merchant_id = owner;
                 record(conn, &event, created_at).await?;
                 Ok(())
@@ -154,8 +161,20 @@ impl Store {
     }
 
     /// Saves an application's editable fields (everything but its id, owner, secret and
-    /// creation time); `false` if it does not exist or was deleted.
-    pub async fn update_application(&self, app: Application) -> Result<bool, StoreError> {
+    /// creation time); `false` if it does not exist or was deleted. Records
+    /// `application.changed` by `actor`, naming the `changed` fields.
+    pub async fn update_application(
+        &self,
+        app: Application,
+        changed: Vec<&'static str>,
+        actor: Actor,
+    ) -> Result<bool, StoreError> {
+        let mut event = AuditEvent::new(AuditKind::ApplicationChanged)
+            .client(app.client_id.as_str())
+            .detail(serde_json::json!({ "changed": changed }))
+            .by(&actor);
+        event.merchant_id.clone_from(&app.owner_merchant_id);
+        let now = app.updated_at;
         let redirect_uris = serde_json::to_string(&app.redirect_uris)
             .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
         self.write(move |conn| {
@@ -178,9 +197,13 @@ impl Store {
                 .bind(app.profile.map(|p| p.as_str().to_owned()))
                 .bind(app.updated_at)
                 .bind(app.client_id)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                record(conn, &event, now).await?;
+                Ok(true)
             })
         })
         .await
@@ -188,35 +211,54 @@ impl Store {
 
     /// Deletes an application and, in the same transaction, revokes every grant it holds, so
     /// its tokens stop working at once. `None` if it did not exist (or was already deleted);
-    /// else how many live grants were revoked.
+    /// else how many live grants were revoked. Records `application.deleted` by `actor`.
     pub async fn delete_application(
         &self,
         client_id: String,
         now: Millis,
+        actor: Actor,
     ) -> Result<Option<u64>, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
                 let deleted = sqlx::query(
                     "UPDATE applications SET deleted_at = $1, updated_at = $1 \
-                     WHERE client_id = $2 AND deleted_at IS NULL",
+                     WHERE client_id = $2 AND deleted_at IS NULL RETURNING owner_merchant_id",
                 )
                 .bind(now)
                 .bind(&client_id)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-                if deleted.rows_affected() != 1 {
+                let Some(deleted) = deleted else {
                     return Ok(None);
-                }
+                };
+                let owner: Option<String> = deleted.try_get(0)?;
+                let reason = RevokeReason::ApplicationDeleted.as_str();
                 let revoked = sqlx::query(
                     "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-                     WHERE client_id = $3 AND revoked_at IS NULL",
+                     WHERE client_id = $3 AND revoked_at IS NULL RETURNING grant_id, merchant_id",
                 )
                 .bind(now)
-                .bind(RevokeReason::ApplicationDeleted.as_str())
+                .bind(reason)
                 .bind(&client_id)
-                .execute(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await?;
-                Ok(Some(revoked.rows_affected()))
+                let count = u64::try_from(revoked.len()).unwrap_or(u64::MAX);
+                let mut event = AuditEvent::new(AuditKind::ApplicationDeleted)
+                    .client(client_id.as_str())
+                    .detail(serde_json::json!({ "revoked_grants": count }))
+                    .by(&actor);
+                event.merchant_id = owner;
+                record(conn, &event, now).await?;
+                for row in &revoked {
+                    let event = AuditEvent::new(AuditKind::GrantRevoked)
+                        .merchant(row.try_get::<String, _>(1)?)
+                        .client(client_id.as_str())
+                        .grant(row.try_get::<String, _>(0)?)
+                        .detail(serde_json::json!({ "reason": reason }))
+                        .by(&actor);
+                    record(conn, &event, now).await?;
+                }
+                Ok(Some(count))
             })
         })
         .await
@@ -239,23 +281,27 @@ impl Store {
         secret_hash: Vec<u8>,
         secret_hint: String,
         now: Millis,
+        actor: Actor,
     ) -> Result<bool, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE applications SET secret_hash = $1, secret_hint = $2, updated_at = $3 \
-                     WHERE client_id = $4 AND deleted_at IS NULL",
+                     WHERE client_id = $4 AND deleted_at IS NULL RETURNING owner_merchant_id",
                 )
                 .bind(secret_hash)
                 .bind(secret_hint)
                 .bind(now)
                 .bind(&client_id)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-                if done.rows_affected() != 1 {
+                let Some(row) = done else {
                     return Ok(false);
-                }
-                let event = AuditEvent::new(AuditKind::SecretRotated).client(client_id);
+                };
+                let mut event = AuditEvent::new(AuditKind::SecretRotated)
+                    .client(client_id)
+                    .by(&actor);
+                event.merchant_id = row.try_get(0)?;
                 record(conn, &event, now).await?;
                 Ok(true)
             })

@@ -8,6 +8,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::{
+    audit::record,
     grants::{insert_tokens, parse_scopes, revoke_grant, Issued, NewTokens, RevokeReason},
     rate_limits::{self, Counter, TooMany},
     Store, StoreError,
@@ -15,11 +16,12 @@ use super::{
 use crate::{
     clock::Millis,
     domain::{
+        audit::{AuditEvent, AuditKind, Origin},
         device::{self, NotPending, Poll, StoredDeviceCode},
         model::User,
         scope::ScopeSet,
         secret::Digest,
-        OauthError,
+        OauthError, OauthErrorKind,
     },
 };
 
@@ -35,6 +37,7 @@ pub struct NewDeviceCode {
     pub interval_ms: Millis,
     /// Counters this request counts against (per client IP).
     pub counters: Vec<Counter>,
+    pub origin: Origin,
 }
 
 /// A pending device request, as the verification page shows it.
@@ -62,6 +65,7 @@ pub struct DeviceDecision {
     pub approve_as_grant: Option<String>,
     pub now: Millis,
     pub counters: Vec<Counter>,
+    pub origin: Origin,
 }
 
 /// A poll of the token endpoint with a device code, already client-authenticated.
@@ -73,6 +77,7 @@ pub struct DevicePoll {
     /// The pair to issue if the code is redeemed now.
     pub tokens: NewTokens,
     pub counters: Vec<Counter>,
+    pub origin: Origin,
 }
 
 /// What a poll got.
@@ -109,6 +114,11 @@ impl Store {
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "user_code"))?;
+                let event = AuditEvent::new(AuditKind::DeviceAuthorizationRequested)
+                    .client(new.client_id.as_str())
+                    .ip(new.origin.client_ip.clone())
+                    .detail(serde_json::json!({ "scope": new.scopes.to_wire() }));
+                record(conn, &event, new.now).await?;
                 Ok(Ok(()))
             })
         })
@@ -236,6 +246,19 @@ async fn decide(
             "a device code vanished inside its own transaction".into(),
         ));
     };
+    let kind = if d.approve_as_grant.is_some() {
+        AuditKind::DeviceApproved
+    } else {
+        AuditKind::DeviceDenied
+    };
+    let mut event = AuditEvent::new(kind)
+        .merchant(d.user.merchant_id.as_str())
+        .client(stored.client_id.as_str())
+        .user(d.user.user_id.as_str())
+        .ip(d.origin.client_ip.clone())
+        .detail(serde_json::json!({ "scope": scopes.to_wire() }));
+    event.grant_id.clone_from(&d.approve_as_grant);
+    record(conn, &event, d.now).await?;
     if let Some(grant_id) = &d.approve_as_grant {
         sqlx::query(
             "INSERT INTO grants (grant_id, merchant_id, client_id, user_id, scopes, created_at) \
@@ -294,9 +317,14 @@ async fn poll(conn: &mut AnyConnection, p: DevicePoll) -> Result<PollOutcome, St
         grant_revoked: r.try_get::<Option<i64>, _>(10)?.is_some(),
     };
     match device::poll(&stored, &p.client_id, p.now) {
-        Poll::Refuse(e) => Ok(PollOutcome::Refused(e)),
+        Poll::Refuse(e) => {
+            if e.kind == OauthErrorKind::ExpiredToken {
+                expired(conn, &p, &hash, &stored).await?;
+            }
+            Ok(PollOutcome::Refused(e))
+        }
         Poll::Replay => Ok(PollOutcome::Refused(
-            replayed(conn, grant_id.as_deref(), p.now).await?,
+            replayed(conn, grant_id.as_deref(), &p).await?,
         )),
         Poll::SlowDown { new_interval_ms } => {
             sqlx::query(
@@ -342,10 +370,16 @@ async fn poll(conn: &mut AnyConnection, p: DevicePoll) -> Result<PollOutcome, St
                 == 1;
             if !redeemed {
                 return Ok(PollOutcome::Refused(
-                    replayed(conn, Some(&grant_id), p.now).await?,
+                    replayed(conn, Some(&grant_id), &p).await?,
                 ));
             }
             insert_tokens(conn, &grant_id, &scopes, &p.tokens, p.now).await?;
+            let event = AuditEvent::new(AuditKind::DeviceCodeRedeemed)
+                .merchant(merchant_id.as_str())
+                .client(p.client_id.as_str())
+                .grant(grant_id.as_str())
+                .ip(p.origin.client_ip.clone());
+            record(conn, &event, p.now).await?;
             Ok(PollOutcome::Issued(Issued {
                 grant_id,
                 merchant_id,
@@ -360,17 +394,50 @@ async fn poll(conn: &mut AnyConnection, p: DevicePoll) -> Result<PollOutcome, St
 async fn replayed(
     conn: &mut AnyConnection,
     grant_id: Option<&str>,
-    now: Millis,
+    p: &DevicePoll,
 ) -> Result<OauthError, StoreError> {
+    let mut event = AuditEvent::new(AuditKind::DeviceCodeReplayed)
+        .client(p.client_id.as_str())
+        .ip(p.origin.client_ip.clone());
+    event.grant_id = grant_id.map(str::to_owned);
+    record(conn, &event, p.now).await?;
     if let Some(grant_id) = grant_id {
         revoke_grant(
             conn,
             grant_id,
             RevokeReason::DeviceCodeReplay,
-            now,
-            &Default::default(),
+            p.now,
+            &p.origin,
         )
         .await?;
     }
     Ok(device::replay_error())
+}
+
+/// The first poll after a code's lifetime records its expiry; later polls do not. The
+/// conditional update (the last poll was before the expiry) makes it once, also across nodes.
+async fn expired(
+    conn: &mut AnyConnection,
+    p: &DevicePoll,
+    hash: &[u8],
+    stored: &StoredDeviceCode,
+) -> Result<(), StoreError> {
+    let first = sqlx::query(
+        "UPDATE device_codes SET last_polled_at = $1 WHERE device_code_hash = $2 \
+         AND (last_polled_at IS NULL OR last_polled_at < expires_at)",
+    )
+    .bind(p.now)
+    .bind(hash.to_vec())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if first {
+        let event = AuditEvent::new(AuditKind::DeviceCodeExpired)
+            .client(stored.client_id.as_str())
+            .ip(p.origin.client_ip.clone())
+            .detail(serde_json::json!({ "approved": stored.approved, "denied": stored.denied }));
+        record(conn, &event, p.now).await?;
+    }
+    Ok(())
 }

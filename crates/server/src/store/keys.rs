@@ -3,10 +3,11 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{Store, StoreError};
+use super::{audit::record, Store, StoreError};
 use crate::{
     clock::Millis,
     domain::{
+        audit::{Actor, AuditEvent, AuditKind},
         model::{KeyPrincipal, SimpleKey},
         scope::ScopeSet,
         secret::Digest,
@@ -31,10 +32,23 @@ fn from_row(r: &AnyRow) -> Result<SimpleKey, StoreError> {
 }
 
 impl Store {
-    /// Stores a new key by its hash.
-    pub async fn create_key(&self, key: SimpleKey, key_hash: Digest) -> Result<(), StoreError> {
+    /// Stores a new key by its hash, and its `api_key.created` event.
+    pub async fn create_key(
+        &self,
+        key: SimpleKey,
+        key_hash: Digest,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
+                let event = AuditEvent::new(AuditKind::ApiKeyCreated)
+                    .merchant(key.merchant_id.as_str())
+                    .detail(serde_json::json!({
+                        "key_id": key.key_id,
+                        "scope": key.scopes.to_wire(),
+                    }))
+                    .by(&actor);
+                let at = key.created_at;
                 sqlx::query(&format!(
                     "INSERT INTO simple_keys ({COLUMNS}, key_hash) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -47,9 +61,10 @@ impl Store {
                 .bind(key.created_by)
                 .bind(key.created_at)
                 .bind(key_hash.to_vec())
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "simple key"))?;
+                record(conn, &event, at).await?;
                 Ok(())
             })
         })
@@ -120,26 +135,37 @@ impl Store {
     }
 
     /// Revokes a live key, only if it belongs to `merchant_id` (any merchant when `None`);
-    /// `false` when there is no such live key.
+    /// `false` when there is no such live key. Records `api_key.revoked` in the same write.
     pub async fn revoke_key(
         &self,
         key_id: String,
         merchant_id: Option<String>,
         now: Millis,
+        actor: Actor,
     ) -> Result<bool, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
                 let sql = if merchant_id.is_some() {
                     "UPDATE simple_keys SET revoked_at = $1 \
-                     WHERE key_id = $2 AND revoked_at IS NULL AND merchant_id = $3"
+                     WHERE key_id = $2 AND revoked_at IS NULL AND merchant_id = $3 \
+                     RETURNING merchant_id"
                 } else {
-                    "UPDATE simple_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL"
+                    "UPDATE simple_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL \
+                     RETURNING merchant_id"
                 };
-                let mut query = sqlx::query(sql).bind(now).bind(key_id);
+                let mut query = sqlx::query(sql).bind(now).bind(&key_id);
                 if let Some(merchant_id) = merchant_id {
                     query = query.bind(merchant_id);
                 }
-                Ok(query.execute(conn).await?.rows_affected() == 1)
+                let Some(row) = query.fetch_optional(&mut *conn).await? else {
+                    return Ok(false);
+                };
+                let event = AuditEvent::new(AuditKind::ApiKeyRevoked)
+                    .merchant(row.try_get::<String, _>(0)?)
+                    .detail(serde_json::json!({ "key_id": key_id }))
+                    .by(&actor);
+                record(conn, &event, now).await?;
+                Ok(true)
             })
         })
         .await

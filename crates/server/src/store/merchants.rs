@@ -2,10 +2,11 @@
 
 use sqlx::Row;
 
-use super::{Backend, Store, StoreError};
+use super::{audit::record, Backend, Store, StoreError};
 use crate::{
     clock::Millis,
     domain::{
+        audit::{Actor, AuditEvent, AuditKind},
         model::{Merchant, User, UserSummary},
         secret::Digest,
     },
@@ -58,15 +59,20 @@ impl Store {
         }))
     }
 
-    /// Adds a user; `password_hash` is an argon2id PHC string.
+    /// Adds a user; `password_hash` is an argon2id PHC string. Records `user.added`.
     pub async fn create_user(
         &self,
         user: User,
         password_hash: String,
         now: Millis,
+        actor: Actor,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
+                let event = AuditEvent::new(AuditKind::UserAdded)
+                    .merchant(user.merchant_id.as_str())
+                    .user(user.user_id.as_str())
+                    .by(&actor);
                 sqlx::query(
                     "INSERT INTO users (user_id, merchant_id, login, password_hash, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -76,9 +82,10 @@ impl Store {
                 .bind(user.login)
                 .bind(password_hash)
                 .bind(now)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::on_unique(e, "login"))?;
+                record(conn, &event, now).await?;
                 Ok(())
             })
         })
@@ -159,6 +166,8 @@ impl Store {
         &self,
         user_id: String,
         merchant_id: String,
+        now: Millis,
+        actor: Actor,
     ) -> Result<UserRemoval, StoreError> {
         let backend = self.backend();
         self.write(move |conn| {
@@ -199,6 +208,11 @@ impl Store {
                     .bind(&user_id)
                     .execute(&mut *conn)
                     .await?;
+                let event = AuditEvent::new(AuditKind::UserRemoved)
+                    .merchant(merchant_id.as_str())
+                    .user(user_id.as_str())
+                    .by(&actor);
+                record(conn, &event, now).await?;
                 Ok(UserRemoval::Removed)
             })
         })
@@ -212,17 +226,26 @@ impl Store {
         user_id: String,
         password_hash: String,
         keep_session: Option<Digest>,
+        now: Millis,
+        actor: Actor,
     ) -> Result<bool, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
-                    .bind(password_hash)
-                    .bind(&user_id)
-                    .execute(&mut *conn)
-                    .await?;
-                if done.rows_affected() != 1 {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE user_id = $2 RETURNING merchant_id",
+                )
+                .bind(password_hash)
+                .bind(&user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = done else {
                     return Ok(false);
-                }
+                };
+                let event = AuditEvent::new(AuditKind::PasswordChanged)
+                    .merchant(row.try_get::<String, _>(0)?)
+                    .user(user_id.as_str())
+                    .by(&actor);
+                record(conn, &event, now).await?;
                 match keep_session {
                     Some(keep) => {
                         sqlx::query(

@@ -169,15 +169,19 @@ async fn a_developer_registers_edits_rotates_and_deletes_an_application() {
     assert_ne!(rotated, secret);
     server
         .store
-        .update_application(ucoauth_server::domain::model::Application {
-            require_pkce: false,
-            ..server
-                .store
-                .find_application(&client_id)
-                .await
-                .unwrap()
-                .unwrap()
-        })
+        .update_application(
+            ucoauth_server::domain::model::Application {
+                require_pkce: false,
+                ..server
+                    .store
+                    .find_application(&client_id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            },
+            vec!["require_pkce"],
+            ucoauth_server::domain::audit::Actor::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -875,9 +879,16 @@ async fn users_are_added_given_new_passwords_and_removed() {
 
     // On the page the last user is always the one signed in, so the rule that a merchant keeps
     // someone who can sign in shows in the shared operation (which the CLI uses too).
-    let err = admin::remove_user(&server.store, admin::Within::AnyMerchant, &me, None)
-        .await
-        .unwrap_err();
+    let err = admin::remove_user(
+        &server.store,
+        admin::Within::AnyMerchant,
+        &ucoauth_server::domain::audit::Actor::operator(),
+        &me,
+        None,
+        server.clock_now(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, admin::AdminError::Conflict(_)), "{err}");
 }
 
@@ -896,6 +907,7 @@ async fn long_lists_are_paginated() {
                 owner_merchant_id: Some("DEMO".into()),
                 ..Default::default()
             },
+            &ucoauth_server::domain::audit::Actor::operator(),
             ucoauth_server::clock::Clock::now(&server.clock),
         )
         .await

@@ -11,7 +11,7 @@ use crate::helpers::*;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// `POST /oauth/device/authorize`; asserts 200 and returns the body.
-async fn authorize(server: &TestServer, client_id: &str, scope: &str) -> Value {
+pub(crate) async fn authorize(server: &TestServer, client_id: &str, scope: &str) -> Value {
     let r = server
         .post_form(
             "/oauth/device/authorize",
@@ -39,11 +39,11 @@ async fn poll_as(server: &TestServer, client_id: &str, grant: &str, device_code:
         .await
 }
 
-async fn poll(server: &TestServer, client_id: &str, device_code: &str) -> Response {
+pub(crate) async fn poll(server: &TestServer, client_id: &str, device_code: &str) -> Response {
     poll_as(server, client_id, DEVICE_GRANT, device_code).await
 }
 
-fn text(v: &Value, key: &str) -> String {
+pub(crate) fn text(v: &Value, key: &str) -> String {
     v[key]
         .as_str()
         .unwrap_or_else(|| panic!("{key} in {v}"))

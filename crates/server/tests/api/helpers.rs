@@ -137,9 +137,15 @@ impl TestServer {
             ..Default::default()
         };
         adjust(&mut input);
-        let created = admin::create_application(&self.store, &self.pepper, input, self.clock.now())
-            .await
-            .unwrap();
+        let created = admin::create_application(
+            &self.store,
+            &self.pepper,
+            input,
+            &ucoauth_server::domain::audit::Actor::operator(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
         (created.application.client_id, created.client_secret)
     }
 
@@ -477,6 +483,7 @@ impl TestServer {
                 created_by: None,
             },
             None,
+            &ucoauth_server::domain::audit::Actor::operator(),
             self.clock.now(),
         )
         .await
@@ -498,6 +505,7 @@ impl TestServer {
     pub async fn seed_merchant_user(&self, merchant_id: &str, login: &str, password: &str) {
         admin::add_user(
             &self.store,
+            &ucoauth_server::domain::audit::Actor::operator(),
             merchant_id,
             login,
             password.into(),

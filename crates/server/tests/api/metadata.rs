@@ -46,10 +46,18 @@ async fn the_document_names_every_endpoint_and_capability() {
         m["introspection_endpoint"],
         format!("{api}/oauth/introspect")
     );
+    assert_eq!(
+        m["device_authorization_endpoint"],
+        format!("{api}/oauth/device/authorize")
+    );
     assert_eq!(strings(&m["response_types_supported"]), ["code"]);
     assert_eq!(
         strings(&m["grant_types_supported"]),
-        ["authorization_code", "refresh_token"]
+        [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ]
     );
     assert_eq!(
         strings(&m["code_challenge_methods_supported"]),
@@ -73,19 +81,52 @@ async fn the_document_names_every_endpoint_and_capability() {
 async fn every_advertised_endpoint_is_served_and_iss_matches_the_redirect() {
     let server = TestServer::start().await;
     let m = metadata(&server).await;
-    // Each endpoint answers with something other than 404 (a GET on a POST endpoint is 405).
-    for key in [
-        "authorization_endpoint",
-        "token_endpoint",
-        "revocation_endpoint",
-        "introspection_endpoint",
-    ] {
-        let url = m[key].as_str().unwrap();
-        let r = server.client().get(url).send().await.unwrap();
-        assert_ne!(r.status(), StatusCode::NOT_FOUND, "{key} {url}");
+    // Every `*_endpoint` the document names (so one added later is covered too) is served:
+    // the authorization endpoint by GET, the others by POST, each reaching its handler (an
+    // empty request is refused by the handler: neither 404 nor 405).
+    let endpoints: Vec<(&String, &str)> = m
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with("_endpoint"))
+        .map(|(k, v)| (k, v.as_str().unwrap()))
+        .collect();
+    assert_eq!(endpoints.len(), 5, "{endpoints:?}");
+    for (key, url) in endpoints {
+        assert!(url.starts_with(&server.base), "{key} {url}");
+        let r = if key == "authorization_endpoint" {
+            server.client().get(url).send().await.unwrap()
+        } else {
+            server
+                .client()
+                .post(url)
+                .form(&[("client_id", "nobody")])
+                .send()
+                .await
+                .unwrap()
+        };
+        let status = r.status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{key} {url}: {status}"
+        );
+        assert!(status.is_client_error(), "{key} {url}: {status}");
+    }
+    // Every advertised grant type is one the token endpoint knows (its refusal here is about
+    // the missing credentials, never unsupported_grant_type).
+    let (client_id, _) = server.app(|_| {}).await;
+    for grant in strings(&m["grant_types_supported"]) {
+        let r = server
+            .post_form(
+                "/oauth/token",
+                &[("client_id", client_id.as_str()), ("grant_type", grant)],
+            )
+            .await;
+        let body: Value = r.json().await.unwrap();
+        assert_ne!(body["error"], "unsupported_grant_type", "{grant}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{grant}: {body}");
     }
     // RFC 9207: the authorization response's iss is the metadata's issuer.
-    let (client_id, _) = server.app(|_| {}).await;
     let back = server
         .consent(
             &server.browser(),

@@ -84,6 +84,7 @@ pub async fn create(
             profile,
             owner_merchant_id: Some(caller.merchant_id.clone()),
         },
+        &caller.actor,
         state.now(),
     )
     .await?;
@@ -132,6 +133,7 @@ pub async fn update(
     let app = admin::update_application(
         &state.store,
         caller.within(),
+        &caller.actor,
         &client_id,
         changes,
         state.now(),
@@ -155,6 +157,7 @@ pub async fn rotate_secret(
         &state.store,
         &state.config.pepper,
         caller.within(),
+        &caller.actor,
         &client_id,
         state.now(),
     )
@@ -173,7 +176,13 @@ pub async fn delete(
     Id(client_id): Id,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::WriteApplications)?;
-    let revoked =
-        admin::delete_application(&state.store, caller.within(), &client_id, state.now()).await?;
+    let revoked = admin::delete_application(
+        &state.store,
+        caller.within(),
+        &caller.actor,
+        &client_id,
+        state.now(),
+    )
+    .await?;
     Ok(done_response(&[("revoked_grants", revoked.into())]))
 }

@@ -52,6 +52,7 @@ pub async fn create(
             created_by: caller.user_id.clone(),
         },
         caller.key_scopes.as_ref(),
+        &caller.actor,
         state.now(),
     )
     .await?;
@@ -69,6 +70,13 @@ pub async fn revoke(
     Id(key_id): Id,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::WriteUsers)?;
-    admin::revoke_key(&state.store, caller.within(), &key_id, state.now()).await?;
+    admin::revoke_key(
+        &state.store,
+        caller.within(),
+        &caller.actor,
+        &key_id,
+        state.now(),
+    )
+    .await?;
     Ok(done_response(&[]))
 }

@@ -42,13 +42,14 @@ use ucoauth_wire::{ResponseMetadata, ResultSet};
 
 use super::{
     api::me::{key_principal, simple_key},
+    client_ip::ClientIp,
     error::ApiError,
     form::{BodyLimit, FormParams},
     session, AppState,
 };
 use crate::{
     admin::{Listed, Paging, Within},
-    domain::{scope::ScopeSet, secret::Purpose},
+    domain::{audit::Actor, scope::ScopeSet, secret::Purpose},
 };
 
 /// Where the admin API lives.
@@ -115,6 +116,8 @@ pub struct Caller {
     pub session_hash: Option<crate::domain::secret::Digest>,
     /// The key's permissions (key callers); `None` for sessions, which may do everything.
     pub key_scopes: Option<ScopeSet>,
+    /// Who the audit trail names for the changes this caller makes, and from where.
+    pub actor: Actor,
 }
 
 impl Caller {
@@ -139,9 +142,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
         if let Some(key) = simple_key(&parts.headers) {
             let principal = key_principal(state, key).await?;
             return Ok(Self {
+                actor: Actor::key(principal.key_id, ip.audit_ip()),
                 merchant_id: principal.merchant_id,
                 user_id: None,
                 session_hash: None,
@@ -172,6 +177,7 @@ impl FromRequestParts<AppState> for Caller {
                     .pepper
                     .digest(Purpose::Session, &signed_in.session_id),
             ),
+            actor: Actor::user(signed_in.user.user_id.as_str(), ip.audit_ip()),
             merchant_id: signed_in.user.merchant_id,
             user_id: Some(signed_in.user.user_id),
             key_scopes: None,

@@ -51,6 +51,7 @@ pub async fn add(
     let now = state.now();
     let user = admin::add_user(
         &state.store,
+        &caller.actor,
         &caller.merchant_id,
         &input.login,
         input.password,
@@ -75,8 +76,10 @@ pub async fn remove(
     admin::remove_user(
         &state.store,
         caller.within(),
+        &caller.actor,
         &user_id,
         caller.user_id.as_deref(),
+        state.now(),
     )
     .await?;
     Ok(done_response(&[]))
@@ -93,9 +96,11 @@ pub async fn set_password(
     admin::change_password(
         &state.store,
         caller.within(),
+        &caller.actor,
         &user_id,
         input.password,
         caller.session_hash,
+        state.now(),
     )
     .await?;
     Ok(done_response(&[]))

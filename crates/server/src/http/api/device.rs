@@ -85,6 +85,7 @@ pub async fn post(
                 expires_at: now + config.device_code_ttl_ms,
                 interval_ms: config.device_interval_ms,
                 counters: counters.clone(),
+                origin: ip.origin(),
             })
             .await;
         match created {

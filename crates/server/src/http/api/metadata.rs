@@ -36,14 +36,15 @@ pub fn document(issuer: String, profile: Profile) -> AuthorizationServerMetadata
         token_endpoint: endpoint(paths::TOKEN),
         revocation_endpoint: endpoint(paths::REVOKE),
         introspection_endpoint: endpoint(paths::INTROSPECT),
-        // Added here once the device authorization endpoint is served.
-        device_authorization_endpoint: None,
+        // RFC 8628 §4.
+        device_authorization_endpoint: endpoint(paths::DEVICE_AUTHORIZE),
         scopes_supported: CATALOGUE.iter().map(|(s, _)| (*s).to_owned()).collect(),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
         grant_types_supported: strings(&[
             grant_type::AUTHORIZATION_CODE,
             grant_type::REFRESH_TOKEN,
+            grant_type::DEVICE_CODE,
         ]),
         token_endpoint_auth_methods_supported: strings(token_auth),
         revocation_endpoint_auth_methods_supported: strings(token_auth),

@@ -193,6 +193,7 @@ async fn exchange_checked(
                         ip.as_str(),
                         state.config.device_poll_per_ip,
                     )],
+                    origin: origin.clone(),
                 })
                 .await?;
             match outcome {

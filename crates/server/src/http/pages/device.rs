@@ -366,6 +366,7 @@ pub async fn decide(
             approve_as_grant: grant_id.clone(),
             now: state.now(),
             counters: counters(&state, &signed_in, &ip),
+            origin: ip.origin(),
         })
         .await;
     let pending = match decided {

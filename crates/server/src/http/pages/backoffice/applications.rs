@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::{
-    admin_error_page, page, see_other, signed_in, signed_in_form, text,
+    actor, admin_error_page, page, see_other, signed_in, signed_in_form, text,
     views::{
         scope_choices, AppRow, ApplicationDeletePage, ApplicationForm, ApplicationPage,
         ApplicationsPage, SecretPage,
@@ -19,6 +19,7 @@ use crate::{
     admin::{self, views::display_time, AdminError, ApplicationChanges, NewApplication, Within},
     domain::model::Application,
     http::admin_api::Id,
+    http::client_ip::ClientIp,
     http::{error::ApiError, form::FormError, form::FormParams, AppState},
 };
 
@@ -134,6 +135,7 @@ fn read_application_form(form: &FormParams) -> Submitted {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     form: Result<FormParams, FormError>,
 ) -> Response {
     let (signed_in, form) = match signed_in_form(&state, &headers, "/applications/new", form).await
@@ -157,7 +159,16 @@ pub async fn create(
         owner_merchant_id: Some(signed_in.user.merchant_id.clone()),
     };
     let chrome = Chrome::new(&state, &signed_in, Area::Applications);
-    match admin::create_application(&state.store, &state.config.pepper, input, state.now()).await {
+    let actor = actor(&signed_in, &ip);
+    match admin::create_application(
+        &state.store,
+        &state.config.pepper,
+        input,
+        &actor,
+        state.now(),
+    )
+    .await
+    {
         Ok(created) => {
             let app = created.application;
             page(
@@ -246,6 +257,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(client_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -270,7 +282,17 @@ pub async fn update(
         require_pkce: Some(f.require_pkce),
         profile: None,
     };
-    match admin::update_application(&state.store, within, &client_id, changes, state.now()).await {
+    let actor = actor(&signed_in, &ip);
+    match admin::update_application(
+        &state.store,
+        within,
+        &actor,
+        &client_id,
+        changes,
+        state.now(),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!("/applications/{client_id}?notice=saved")),
         Err(AdminError::Invalid(errors)) => {
             let app = match admin::get_application(&state.store, within, &client_id).await {
@@ -299,6 +321,7 @@ pub async fn update(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(client_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -312,6 +335,7 @@ pub async fn rotate_secret(
         &state.store,
         &state.config.pepper,
         Within::Merchant(&merchant),
+        &actor(&signed_in, &ip),
         &client_id,
         state.now(),
     )
@@ -370,6 +394,7 @@ pub async fn confirm_delete(
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(client_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -382,6 +407,7 @@ pub async fn delete(
     match admin::delete_application(
         &state.store,
         Within::Merchant(&merchant),
+        &actor(&signed_in, &ip),
         &client_id,
         state.now(),
     )

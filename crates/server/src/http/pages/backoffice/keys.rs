@@ -7,13 +7,14 @@ use axum::{
 };
 
 use super::{
-    admin_error_page, page, see_other, signed_in, signed_in_form, text,
+    actor, admin_error_page, page, see_other, signed_in, signed_in_form, text,
     views::{scope_choices, KeyRow, KeysPage, SecretPage},
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
     admin::{self, views::display_time, AdminError, FieldErrors, NewKey, Within},
     http::admin_api::Id,
+    http::client_ip::ClientIp,
     http::{form::FormError, form::FormParams, session::SignedIn, AppState},
 };
 
@@ -86,6 +87,7 @@ async fn render_list(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     form: Result<FormParams, FormError>,
 ) -> Response {
     let (signed_in, form) = match signed_in_form(&state, &headers, "/keys", form).await {
@@ -105,7 +107,17 @@ pub async fn create(
         scopes: scopes.clone(),
         created_by: Some(signed_in.user.user_id.clone()),
     };
-    match admin::create_key(&state.store, &state.config.pepper, input, None, state.now()).await {
+    let actor = actor(&signed_in, &ip);
+    match admin::create_key(
+        &state.store,
+        &state.config.pepper,
+        input,
+        None,
+        &actor,
+        state.now(),
+    )
+    .await
+    {
         Ok(created) => page(
             StatusCode::OK,
             &SecretPage {
@@ -141,6 +153,7 @@ pub async fn create(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(key_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -152,6 +165,7 @@ pub async fn revoke(
     match admin::revoke_key(
         &state.store,
         Within::Merchant(&merchant),
+        &actor(&signed_in, &ip),
         &key_id,
         state.now(),
     )

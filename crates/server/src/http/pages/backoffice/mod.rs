@@ -24,13 +24,20 @@ use url::Url;
 use super::{error_page, render};
 use crate::{
     admin::{AdminError, Paging},
+    domain::audit::Actor,
     http::{
+        client_ip::ClientIp,
         error::ApiError,
         form::{FormError, FormParams},
         session::{self, SignedIn},
         AppState,
     },
 };
+
+/// The signed-in user as the audit trail names them, with the request's address.
+pub fn actor(signed_in: &SignedIn, ip: &ClientIp) -> Actor {
+    Actor::user(signed_in.user.user_id.as_str(), ip.audit_ip())
+}
 
 /// Rows per page of every back-office list.
 pub const PER_PAGE: i64 = 20;

@@ -7,7 +7,7 @@ use axum::{
 };
 
 use super::{
-    admin_error_page, page, see_other, signed_in, signed_in_form, text,
+    actor, admin_error_page, page, see_other, signed_in, signed_in_form, text,
     views::{PasswordPage, UserRow, UsersPage},
     Area, Chrome, ListQuery, Pager,
 };
@@ -15,6 +15,7 @@ use crate::{
     admin::{self, merchants, views::display_time, AdminError, FieldErrors, Within},
     domain::secret::Purpose,
     http::admin_api::Id,
+    http::client_ip::ClientIp,
     http::{form::FormError, form::FormParams, session::SignedIn, AppState},
 };
 
@@ -95,6 +96,7 @@ fn confirm_matches(form: &FormParams, errors: &mut FieldErrors) {
 pub async fn add(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     form: Result<FormParams, FormError>,
 ) -> Response {
     let (signed_in, form) = match signed_in_form(&state, &headers, "/users", form).await {
@@ -109,6 +111,7 @@ pub async fn add(
     let result = if errors.is_empty() {
         admin::add_user(
             &state.store,
+            &actor(&signed_in, &ip),
             &signed_in.user.merchant_id,
             &login,
             text(&form, "password"),
@@ -141,6 +144,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(user_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -152,8 +156,10 @@ pub async fn remove(
     match admin::remove_user(
         &state.store,
         Within::Merchant(&merchant),
+        &actor(&signed_in, &ip),
         &user_id,
         Some(&signed_in.user.user_id),
+        state.now(),
     )
     .await
     {
@@ -209,6 +215,7 @@ pub async fn password_form(
 pub async fn change_password(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(user_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -234,9 +241,11 @@ pub async fn change_password(
         admin::change_password(
             &state.store,
             within,
+            &actor(&signed_in, &ip),
             &user.user_id,
             text(&form, "password"),
             Some(keep),
+            state.now(),
         )
         .await
         .map(|_| ())
