@@ -15,6 +15,10 @@ pub struct Figures {
     pub peak_rss_mib: f64,
     /// req/s as a fraction of the baseline's in the same run.
     pub ratio_to_baseline: f64,
+    /// Server CPU time (user + system, all threads) per successful request, in microseconds.
+    pub server_cpu_us_per_req: f64,
+    /// Server context switches per successful request.
+    pub context_switches_per_req: f64,
 }
 
 /// Latencies in microseconds → figures (ratio filled in later).
@@ -25,7 +29,10 @@ pub fn figures(
     errors: usize,
     seconds: f64,
     peak_rss_kib: u64,
+    usage: crate::server::Usage,
 ) -> Figures {
+    let requests = latencies_us.len().max(1) as f64;
+    let per_req = |total: f64| total / requests;
     latencies_us.sort_unstable();
     let pct = |p: f64| -> f64 {
         if latencies_us.is_empty() {
@@ -45,6 +52,9 @@ pub fn figures(
         p99_ms: pct(0.99),
         peak_rss_mib: peak_rss_kib as f64 / 1024.0,
         ratio_to_baseline: 0.0,
+        // USER_HZ is 100 on Linux: one tick is 10 ms.
+        server_cpu_us_per_req: per_req(usage.cpu_ticks as f64 * 10_000.0),
+        context_switches_per_req: per_req(usage.context_switches as f64),
     }
 }
 
@@ -57,11 +67,12 @@ pub fn median(mut runs: Vec<Figures>) -> Option<Figures> {
 
 pub fn markdown(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "| workload | conc. | requests | errors | req/s | ratio to baseline | p50 ms | p99 ms | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | conc. | requests | errors | req/s | ratio to baseline | p50 ms | p99 ms | peak RSS MiB | server CPU µs/req | ctx switches/req |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |\n",
             r.workload,
             r.concurrency,
             r.requests,
@@ -70,7 +81,9 @@ pub fn markdown(rows: &[Figures]) -> String {
             r.ratio_to_baseline,
             r.p50_ms,
             r.p99_ms,
-            r.peak_rss_mib
+            r.peak_rss_mib,
+            r.server_cpu_us_per_req,
+            r.context_switches_per_req
         ));
     }
     out
@@ -82,7 +95,15 @@ mod tests {
 
     #[test]
     fn percentiles_and_rate() {
-        let f = figures("x", 1, (1..=100).map(|i| i * 1000).collect(), 0, 2.0, 2048);
+        let f = figures(
+            "x",
+            1,
+            (1..=100).map(|i| i * 1000).collect(),
+            0,
+            2.0,
+            2048,
+            crate::server::Usage::default(),
+        );
         assert_eq!(f.requests, 100);
         assert!((f.req_per_s - 50.0).abs() < 1e-9);
         assert!((f.p50_ms - 51.0).abs() < 1e-9 || (f.p50_ms - 50.0).abs() < 1e-9);
@@ -94,7 +115,17 @@ mod tests {
     fn median_picks_the_middle_run() {
         let runs = [3.0, 1.0, 2.0]
             .iter()
-            .map(|s| figures("x", 1, vec![1; 6], 0, *s, 0))
+            .map(|s| {
+                figures(
+                    "x",
+                    1,
+                    vec![1; 6],
+                    0,
+                    *s,
+                    0,
+                    crate::server::Usage::default(),
+                )
+            })
             .collect();
         let m = median(runs).unwrap();
         assert!((m.seconds - 2.0).abs() < 1e-9);

@@ -13,6 +13,17 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pid: u32,
+    /// The server's CPU time and context switches when the current workload began.
+    mark: std::sync::Mutex<Usage>,
+}
+
+/// What the server process has consumed so far (all its threads).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU time, in clock ticks (USER_HZ, 100 per second on Linux).
+    pub cpu_ticks: u64,
+    /// Voluntary + involuntary context switches, summed over the threads alive now.
+    pub context_switches: u64,
 }
 
 /// How to run the `ucoauth` binary against one database.
@@ -74,7 +85,12 @@ impl Binary {
         let pid = child.id().context("server exited at once")?;
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-                return Ok(Server { child, addr, pid });
+                return Ok(Server {
+                    child,
+                    addr,
+                    pid,
+                    mark: std::sync::Mutex::new(Usage::default()),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -95,9 +111,54 @@ impl Server {
             .ok()
     }
 
-    /// Resets the peak RSS counter (writing 5 to `clear_refs`, Linux ≥ 4.0).
+    /// Starts measuring a workload: resets the peak RSS counter (writing 5 to `clear_refs`,
+    /// Linux ≥ 4.0) and notes the CPU time and context switches so far.
     pub fn reset_peak_rss(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        *self.mark.lock().expect("mark") = self.usage();
+    }
+
+    /// CPU time and context switches since the last [`Self::reset_peak_rss`]. Less sensitive
+    /// to other load on a shared machine than req/s, so it is what to compare between builds.
+    pub fn usage_since_mark(&self) -> Usage {
+        let now = self.usage();
+        let mark = *self.mark.lock().expect("mark");
+        Usage {
+            cpu_ticks: now.cpu_ticks.saturating_sub(mark.cpu_ticks),
+            context_switches: now.context_switches.saturating_sub(mark.context_switches),
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        let proc_dir = format!("/proc/{}", self.pid);
+        // Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the name.
+        let cpu_ticks = std::fs::read_to_string(format!("{proc_dir}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let after_name = stat.rsplit_once(')')?.1;
+                let fields: Vec<&str> = after_name.split_whitespace().collect();
+                let utime: u64 = fields.get(11)?.parse().ok()?;
+                let stime: u64 = fields.get(12)?.parse().ok()?;
+                Some(utime + stime)
+            })
+            .unwrap_or(0);
+        let mut context_switches = 0;
+        if let Ok(tasks) = std::fs::read_dir(format!("{proc_dir}/task")) {
+            for task in tasks.flatten() {
+                let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                    continue;
+                };
+                context_switches += status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+        }
+        Usage {
+            cpu_ticks,
+            context_switches,
+        }
     }
 
     pub async fn stop(mut self) {

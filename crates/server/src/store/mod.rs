@@ -271,7 +271,8 @@ impl Store {
         let pool = pool_options.connect_with(connect).await?;
         let writer = match backend {
             // SQLite: the migration connection becomes the single writer.
-            Backend::Sqlite => writer::Writer::spawn_batched(admin, options.max_batch),
+            Backend::Sqlite => writer::Writer::spawn_batched(admin, options.max_batch)
+                .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?,
             Backend::Postgres => {
                 admin.close().await?;
                 writer::Writer::PerTransaction(pool.clone())

@@ -17,21 +17,47 @@ pub(super) enum Writer {
     /// SQLite: a single task owns the only writing connection and commits in batches.
     Batched {
         queue: mpsc::Sender<Job>,
-        /// Taken by `close` to wait for the task to drain the queue.
-        task: std::sync::Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+        /// Taken by `close`: stops the writer thread and waits for it.
+        stop: std::sync::Arc<Mutex<Option<Stop>>>,
     },
     /// PostgreSQL: each write gets a pooled connection and its own transaction.
     PerTransaction(AnyPool),
 }
 
+/// Asks the writer thread to stop, and hears when it has.
+#[derive(Debug)]
+pub(super) struct Stop {
+    ask: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+}
+
 impl Writer {
-    pub(super) fn spawn_batched(conn: AnyConnection, max_batch: usize) -> Self {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. Every statement
+    /// is a round trip to SQLite's thread; on the server's shared runtime the writer's wake-up
+    /// after each one would queue behind the HTTP tasks, and a batch is a chain of such
+    /// round trips. Alone on its thread, it runs as soon as each answer arrives.
+    pub(super) fn spawn_batched(conn: AnyConnection, max_batch: usize) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(max_batch.max(1) * 4);
-        let task = tokio::spawn(run_batches(conn, jobs, max_batch.max(1)));
-        Self::Batched {
+        let (ask, asked) = oneshot::channel();
+        let (finished, done) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("ucoauth-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = run_batches(conn, jobs, max_batch.max(1)) => {}
+                        _ = asked => {}
+                    }
+                });
+                let _ = finished.send(());
+            })?;
+        Ok(Self::Batched {
             queue,
-            task: std::sync::Arc::new(Mutex::new(Some(task))),
-        }
+            stop: std::sync::Arc::new(Mutex::new(Some(Stop { ask, done }))),
+        })
     }
 
     pub(super) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
@@ -76,12 +102,12 @@ impl Writer {
     }
 
     pub(super) async fn close(&self) {
-        if let Self::Batched { task, .. } = self {
-            // The queue closes when every `Writer` clone is dropped; here we only wait briefly
-            // for work in flight, since the caller is shutting down.
-            if let Some(handle) = task.lock().await.take() {
-                handle.abort();
-                let _ = handle.await;
+        if let Self::Batched { stop, .. } = self {
+            // The queue closes only when every `Writer` clone is dropped, so the thread is told
+            // to stop. A batch cut short is rolled back and its callers get 503: not written.
+            if let Some(Stop { ask, done }) = stop.lock().await.take() {
+                let _ = ask.send(());
+                let _ = done.await;
             }
         }
     }
@@ -105,23 +131,22 @@ async fn run_batches(mut conn: AnyConnection, mut jobs: mpsc::Receiver<Job>, max
 
 /// Runs one batch in one transaction. Every statement here is a round trip to SQLite's thread,
 /// and those round trips are most of a write's cost, so the batch spends as few as it can: a
-/// lone job needs no savepoint (its failure rolls the whole transaction back), and savepoints
-/// are never released one by one (a failed job rolls back to its own, the latest; `COMMIT`
-/// releases them all).
+/// lone job needs no savepoint (its failure rolls the whole transaction back), and otherwise
+/// the end of one job's savepoint and the start of the next go in one round trip. Each
+/// savepoint is released before the next opens: SQLite keeps the pages a savepoint may restore
+/// in a sub-journal that spills to a file past 64 KiB, and it empties only when no savepoint
+/// is open.
 async fn run_one_batch(
     conn: &mut AnyConnection,
     batch: &mut Vec<Job>,
     completions: &mut Vec<Completion>,
 ) -> Option<StoreError> {
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        // Nothing ran: every job still has to be answered.
-        for job in batch.drain(..) {
-            completions.push(answer_without_running(job));
-        }
-        return Some(e.into());
-    }
     if batch.len() == 1 {
         let job = batch.pop().expect("one job");
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            completions.push(answer_without_running(job));
+            return Some(e.into());
+        }
         let (ok, completion) = job(conn).await;
         completions.push(completion);
         if !ok {
@@ -132,28 +157,35 @@ async fn run_one_batch(
                 .err()
                 .map(Into::into);
         }
-        return commit(conn).await;
+        return finish(conn, "COMMIT").await;
     }
+    let mut previous_ok = None;
     for job in batch.drain(..) {
-        if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
+        let between = match previous_ok {
+            None => "BEGIN IMMEDIATE; SAVEPOINT job",
+            Some(true) => "RELEASE job; SAVEPOINT job",
+            Some(false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+        };
+        if let Err(e) = sqlx::raw_sql(between).execute(&mut *conn).await {
             completions.push(answer_without_running(job));
+            // The jobs not run yet are dropped with the iterator: their callers hear that the
+            // writer stopped (503), which is true, since nothing of the batch is kept.
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return Some(e.into());
         }
         let (ok, completion) = job(conn).await;
         completions.push(completion);
-        if !ok {
-            if let Err(e) = sqlx::query("ROLLBACK TO job").execute(&mut *conn).await {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Some(e.into());
-            }
-        }
+        previous_ok = Some(ok);
     }
-    commit(conn).await
+    match previous_ok {
+        Some(false) => finish(conn, "ROLLBACK TO job; RELEASE job; COMMIT").await,
+        _ => finish(conn, "RELEASE job; COMMIT").await,
+    }
 }
 
-async fn commit(conn: &mut AnyConnection) -> Option<StoreError> {
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
+/// Ends the transaction with `sql`; if that fails, nothing of the batch is kept.
+async fn finish(conn: &mut AnyConnection, sql: &'static str) -> Option<StoreError> {
+    match sqlx::raw_sql(sql).execute(&mut *conn).await {
         Ok(_) => None,
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
