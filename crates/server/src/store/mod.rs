@@ -227,12 +227,18 @@ impl Store {
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout);
         pool_options = match backend {
-            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    sqlx::query(SQLITE_PRAGMAS).execute(&mut *conn).await?;
-                    Ok(())
-                })
-            }),
+            // A SQLite connection is a local file and does not go stale, so the pool need not
+            // ping it before every use (a ping is one more round trip to its thread).
+            Backend::Sqlite => {
+                pool_options
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlx::query(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    })
+            }
             Backend::Postgres => {
                 // "0" is PostgreSQL's "no timeout".
                 let timeout_ms = options
