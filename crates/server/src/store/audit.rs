@@ -64,6 +64,19 @@ impl Store {
             .await
     }
 
+    /// How many events match `filter` (for paging).
+    pub async fn count_audit(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events \
+             WHERE ($1 IS NULL OR merchant_id = $1) AND ($2 IS NULL OR kind = $2) AND at >= $3",
+        )
+        .bind(filter.merchant_id.clone())
+        .bind(filter.kind.clone())
+        .bind(filter.since.unwrap_or(0))
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Newest first; `limit` from `offset`.
     pub async fn list_audit(
         &self,

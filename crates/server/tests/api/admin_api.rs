@@ -682,3 +682,70 @@ async fn a_session_may_use_the_api_but_changes_need_the_csrf_header() {
         .unwrap();
     assert_error_response(r, StatusCode::FORBIDDEN).await;
 }
+
+#[tokio::test]
+async fn the_audit_trail_is_readable_by_kind_and_page_for_the_keys_merchant_only() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    // Two grants of DEMO: two consents, two code redemptions.
+    server.tokens(&client_id).await;
+    server.tokens(&client_id).await;
+    let users = server.simple_key("DEMO", &["user_read"]).await;
+    let items = server.simple_key("DEMO", &["item_read"]).await;
+
+    let r = with_key(&server, Method::GET, "/audit?kind=code.redeemed", &users)
+        .send()
+        .await
+        .unwrap();
+    let body = ok_json(r, StatusCode::OK).await;
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{body}");
+    for e in events {
+        assert_eq!(e["kind"], "code.redeemed");
+        assert_eq!(e["merchant_id"], "DEMO");
+        assert_eq!(e["client_id"], client_id.as_str());
+    }
+    assert_eq!(body["metadata"]["result_set"]["total_records"], 2);
+
+    // Paging over everything: newest first, one per page, a way to the next page.
+    let r = with_key(&server, Method::GET, "/audit?_limit=1", &users)
+        .send()
+        .await
+        .unwrap();
+    let first = ok_json(r, StatusCode::OK).await;
+    let set = &first["metadata"]["result_set"];
+    assert_eq!(set["count"], 1);
+    assert_eq!(set["more"], true);
+    assert!(set["total_records"].as_i64().unwrap() > 2, "{first}");
+    let r = with_key(&server, Method::GET, "/audit?_limit=1&_offset=1", &users)
+        .send()
+        .await
+        .unwrap();
+    let second = ok_json(r, StatusCode::OK).await;
+    assert!(
+        first["events"][0]["event_id"].as_i64() > second["events"][0]["event_id"].as_i64(),
+        "{first} {second}"
+    );
+
+    // Another merchant's key sees none of DEMO's events; a key without the permission is 403.
+    server
+        .seed_merchant("OTHER", "Other Co", "other", PASSWORD)
+        .await;
+    let other = server.simple_key("OTHER", &["user_read"]).await;
+    let r = with_key(&server, Method::GET, "/audit?kind=code.redeemed", &other)
+        .send()
+        .await
+        .unwrap();
+    let body = ok_json(r, StatusCode::OK).await;
+    assert_eq!(body["events"], json!([]));
+    let r = with_key(&server, Method::GET, "/audit", &items)
+        .send()
+        .await
+        .unwrap();
+    assert_error_response(r, StatusCode::FORBIDDEN).await;
+    let r = with_key(&server, Method::GET, "/audit?kind=a&kind=b", &users)
+        .send()
+        .await
+        .unwrap();
+    assert_error_response(r, StatusCode::BAD_REQUEST).await;
+}

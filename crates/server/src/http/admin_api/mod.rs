@@ -9,7 +9,7 @@
 //!   |---|---|
 //!   | list / show developer applications, list authorized applications | `configuration_read` or `configuration_write` |
 //!   | create / update / rotate secret / delete applications, revoke authorizations | `configuration_write` |
-//!   | list API keys and users | `user_read` or `user_write` |
+//!   | list API keys and users, read the audit trail | `user_read` or `user_write` |
 //!   | create / revoke API keys, add / remove users, set passwords | `user_write` |
 //!
 //!   A key may only create keys whose permissions it holds itself.
@@ -24,6 +24,7 @@
 //! `total_records`).
 
 pub mod applications;
+pub mod audit;
 pub mod grants;
 pub mod keys;
 pub mod users;
@@ -76,6 +77,7 @@ pub fn router() -> Router<AppState> {
             "/applications/{client_id}/rotate_secret",
             post(applications::rotate_secret),
         )
+        .route("/audit", get(audit::list))
         .route("/grants", get(grants::list))
         .route("/grants/{grant_id}", delete(grants::revoke))
         .route("/keys", get(keys::list).post(keys::create))
