@@ -71,8 +71,15 @@ pub async fn run(global: &Global, cmd: GrantCommand) -> anyhow::Result<()> {
             }
         }
         GrantCommand::Revoke(args) => {
-            match admin::revoke_grant(&store, Within::AnyMerchant, &args.grant_id, super::now())
-                .await
+            let operator = ucoauth_server::domain::audit::Actor::operator();
+            match admin::revoke_grant(
+                &store,
+                Within::AnyMerchant,
+                &operator,
+                &args.grant_id,
+                super::now(),
+            )
+            .await
             {
                 Ok(()) => output::print(
                     args.json,

@@ -3,7 +3,10 @@
 use super::{AdminError, Listed, Paging, Within};
 use crate::{
     clock::Millis,
-    domain::model::GrantSummary,
+    domain::{
+        audit::{Actor, Origin},
+        model::GrantSummary,
+    },
     store::{grants::RevokeReason, Store},
 };
 
@@ -27,6 +30,7 @@ pub async fn list_grants(
 pub async fn revoke_grant(
     store: &Store,
     within: Within<'_>,
+    actor: &Actor,
     grant_id: &str,
     now: Millis,
 ) -> Result<(), AdminError> {
@@ -36,7 +40,13 @@ pub async fn revoke_grant(
     };
     let revoked = grant_id.len() <= 64
         && store
-            .revoke_grant_of(grant_id.to_owned(), within.merchant(), reason, now)
+            .revoke_grant_of(
+                grant_id.to_owned(),
+                within.merchant(),
+                reason,
+                now,
+                Origin::actor(actor),
+            )
             .await?;
     if !revoked {
         return Err(AdminError::NotFound(format!(

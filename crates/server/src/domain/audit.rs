@@ -199,6 +199,18 @@ impl Actor {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
     pub client_ip: Option<String>,
+    /// Who asked, when an administrator (not the protocol) made the change.
+    pub actor: Option<Actor>,
+}
+
+impl Origin {
+    /// A change made by an administrator, from the actor's address.
+    pub fn actor(actor: &Actor) -> Self {
+        Self {
+            client_ip: actor.client_ip.clone(),
+            actor: Some(actor.clone()),
+        }
+    }
 }
 
 #[cfg(test)]

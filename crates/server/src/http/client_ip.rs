@@ -45,6 +45,7 @@ impl ClientIp {
     pub fn origin(&self) -> crate::domain::audit::Origin {
         crate::domain::audit::Origin {
             client_ip: self.audit_ip(),
+            actor: None,
         }
     }
 }

@@ -349,6 +349,7 @@ impl Store {
         merchant_id: Option<String>,
         reason: RevokeReason,
         now: Millis,
+        origin: Origin,
     ) -> Result<bool, StoreError> {
         let revoked = self
             .write(move |conn| {
@@ -364,7 +365,7 @@ impl Store {
                             return Ok(false);
                         }
                     }
-                    revoke_grant(conn, &grant_id, reason, now, &Origin::default()).await
+                    revoke_grant(conn, &grant_id, reason, now, &origin).await
                 })
             })
             .await?;
@@ -758,12 +759,15 @@ pub(crate) async fn revoke_grant(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = revoked else { return Ok(false) };
-    let event = AuditEvent::new(AuditKind::GrantRevoked)
+    let mut event = AuditEvent::new(AuditKind::GrantRevoked)
         .merchant(row.try_get::<String, _>(0)?)
         .client(row.try_get::<String, _>(1)?)
         .grant(grant_id)
         .ip(origin.client_ip.clone())
         .detail(serde_json::json!({ "reason": reason.as_str() }));
+    if let Some(actor) = &origin.actor {
+        event = event.by(actor);
+    }
     record(conn, &event, now).await?;
     Ok(true)
 }

@@ -498,3 +498,45 @@ async fn back_office_pages_record_the_signed_in_user_as_actor() {
     assert_eq!(detail(key)["actor"], format!("user:{me}"));
     assert_eq!(key.client_ip.as_deref(), Some("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn a_grant_revoked_through_the_admin_api_names_the_key_and_its_address() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (access, _) = server.tokens(&client_id).await;
+    let key = server.simple_key("DEMO", &["configuration_write"]).await;
+    let key_id: String = sqlx::query_scalar("SELECT key_id FROM simple_keys")
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    let listed = admin_ok(
+        admin(&server, Method::GET, "/grants", &key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let grant_id = listed["grants"][0]["grant_id"].as_str().unwrap().to_owned();
+    admin_ok(
+        admin(
+            &server,
+            Method::DELETE,
+            &format!("/grants/{grant_id}"),
+            &key,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(server.me(&access).await.status(), StatusCode::UNAUTHORIZED);
+
+    let events = all_events(&server).await;
+    let revoked = one(&events, "grant.revoked");
+    assert_eq!(revoked.grant_id.as_deref(), Some(grant_id.as_str()));
+    assert_eq!(revoked.client_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        detail(revoked),
+        json!({ "reason": "merchant", "actor": format!("key:{key_id}") })
+    );
+}

@@ -30,6 +30,13 @@ pub async fn revoke(
     Id(grant_id): Id,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::WriteApplications)?;
-    admin::revoke_grant(&state.store, caller.within(), &grant_id, state.now()).await?;
+    admin::revoke_grant(
+        &state.store,
+        caller.within(),
+        &caller.actor,
+        &grant_id,
+        state.now(),
+    )
+    .await?;
     Ok(done_response(&[]))
 }

@@ -8,14 +8,14 @@ use axum::{
 };
 
 use super::{
-    admin_error_page, page, see_other, signed_in, signed_in_form,
+    actor, admin_error_page, page, see_other, signed_in, signed_in_form,
     views::{describe_all, AuthorizedPage, GrantRow},
     Area, Chrome, ListQuery, Pager,
 };
 use crate::{
     admin::{self, views::display_time, Within},
     http::admin_api::Id,
-    http::{form::FormError, form::FormParams, AppState},
+    http::{client_ip::ClientIp, form::FormError, form::FormParams, AppState},
 };
 
 /// `GET /authorized`.
@@ -65,6 +65,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Id(grant_id): Id,
     form: Result<FormParams, FormError>,
 ) -> Response {
@@ -76,6 +77,7 @@ pub async fn revoke(
     match admin::revoke_grant(
         &state.store,
         Within::Merchant(&merchant),
+        &actor(&signed_in, &ip),
         &grant_id,
         state.now(),
     )
