@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 if [ "${1:-}" = "--smoke" ]; then
-  cargo build -q -p ucoauth -p ucoauth-bench
+  # `--workspace` so that Cargo reuses the test run's build (same feature unification).
+  cargo build -q --workspace --bins
   exec "$target/debug/ucoauth-bench" --concurrency 4 --seconds 0.5 --codes 40 --fail-on-errors
 fi
 
