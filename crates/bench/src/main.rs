@@ -57,6 +57,34 @@ struct Args {
     json: Option<PathBuf>,
 }
 
+/// Registers an application through the CLI; its `client_id` and `client_secret`.
+async fn create_app(
+    binary: &server::Binary,
+    name: &str,
+    extra: &[&str],
+) -> anyhow::Result<(String, String)> {
+    let mut args = vec![
+        "app",
+        "create",
+        "--name",
+        name,
+        "--redirect-uri",
+        flow::REDIRECT_URI,
+        "--scope",
+        "item_read",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let created: serde_json::Value = serde_json::from_str(&binary.run(&args, "").await?)?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        Ok(created[name]
+            .as_str()
+            .with_context(|| format!("no {name} in `app create --json`"))?
+            .to_owned())
+    };
+    Ok((field("client_id")?, field("client_secret")?))
+}
+
 const LOGIN: &str = "bench";
 const PASSWORD: &str = "bench password 1";
 
@@ -92,58 +120,8 @@ async fn main() -> anyhow::Result<()> {
             &format!("{PASSWORD}\n"),
         )
         .await?;
-    let created = binary
-        .run(
-            &[
-                "app",
-                "create",
-                "--name",
-                "Bench",
-                "--redirect-uri",
-                flow::REDIRECT_URI,
-                "--scope",
-                "item_read",
-                "--json",
-            ],
-            "",
-        )
-        .await?;
-    let created: serde_json::Value = serde_json::from_str(&created)?;
-    let client_id = Arc::new(
-        created["client_id"]
-            .as_str()
-            .context("no client_id")?
-            .to_owned(),
-    );
-
-    let resource_server = binary
-        .run(
-            &[
-                "app",
-                "create",
-                "--name",
-                "Bench item API",
-                "--redirect-uri",
-                flow::REDIRECT_URI,
-                "--scope",
-                "item_read",
-                "--resource-server",
-                "--json",
-            ],
-            "",
-        )
-        .await?;
-    let resource_server: serde_json::Value = serde_json::from_str(&resource_server)?;
-    let caller = Arc::new((
-        resource_server["client_id"]
-            .as_str()
-            .context("no client_id")?
-            .to_owned(),
-        resource_server["client_secret"]
-            .as_str()
-            .context("no client_secret")?
-            .to_owned(),
-    ));
+    let client_id = Arc::new(create_app(&binary, "Bench", &[]).await?.0);
+    let caller = Arc::new(create_app(&binary, "Bench item API", &["--resource-server"]).await?);
 
     let server = binary.serve().await?;
     let addr = server.addr.clone();

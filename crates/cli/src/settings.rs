@@ -356,6 +356,34 @@ impl Resolved {
                 (None, None) => None,
             }
         }
+        /// The picked text parsed, or `default` (with the problem noted) when it does not parse.
+        fn parsed<T>(
+            id: &str,
+            picked: Option<Valued<String>>,
+            default: T,
+            parse: fn(&str) -> Result<T, String>,
+            problems: &mut Vec<String>,
+        ) -> Valued<T> {
+            let Some(v) = picked else {
+                return Valued {
+                    value: default,
+                    source: Source::Default,
+                };
+            };
+            match parse(&v.value) {
+                Ok(value) => Valued {
+                    value,
+                    source: v.source,
+                },
+                Err(e) => {
+                    problems.push(format!("{id} ({}): {e}", v.source));
+                    Valued {
+                        value: default,
+                        source: v.source,
+                    }
+                }
+            }
+        }
         let text = |id: &str, g: Option<String>, file: Option<String>, default: &str| {
             pick(id, g, file, sources).unwrap_or(Valued {
                 value: default.to_owned(),
@@ -504,30 +532,11 @@ impl Resolved {
             Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable!("a valid URL")),
             Pepper::generate(),
         );
-        let mut duration = |id: &str,
-                            g: Option<String>,
-                            file: &Option<FileDuration>,
-                            default: Millis| {
-            match pick(id, g, file.as_ref().map(FileDuration::as_text), sources) {
-                None => Valued {
-                    value: default,
-                    source: Source::Default,
-                },
-                Some(v) => match parse_duration(&v.value) {
-                    Ok(ms) => Valued {
-                        value: ms,
-                        source: v.source,
-                    },
-                    Err(e) => {
-                        problems.push(format!("{id} ({}): {e}", v.source));
-                        Valued {
-                            value: default,
-                            source: v.source,
-                        }
-                    }
-                },
-            }
-        };
+        let mut duration =
+            |id: &str, g: Option<String>, file: &Option<FileDuration>, default: Millis| {
+                let picked = pick(id, g, file.as_ref().map(FileDuration::as_text), sources);
+                parsed(id, picked, default, parse_duration, &mut problems)
+            };
         let code_ttl_ms = duration(
             "code_ttl",
             given.code_ttl,
@@ -635,28 +644,15 @@ impl Resolved {
             f.token_failures_per_ip_per_minute,
             memory.token_failures_per_ip_per_minute,
         );
-        let mut limit =
-            |id: &str, g: Option<String>, file: Option<String>, default: Limit| match pick(
-                id, g, file, sources,
-            ) {
-                None => Valued {
-                    value: default,
-                    source: Source::Default,
-                },
-                Some(v) => match parse_limit(&v.value) {
-                    Ok(l) => Valued {
-                        value: l,
-                        source: v.source,
-                    },
-                    Err(e) => {
-                        problems.push(format!("{id} ({}): {e}", v.source));
-                        Valued {
-                            value: default,
-                            source: v.source,
-                        }
-                    }
-                },
-            };
+        let mut limit = |id: &str, g: Option<String>, file: Option<String>, default: Limit| {
+            parsed(
+                id,
+                pick(id, g, file, sources),
+                default,
+                parse_limit,
+                &mut problems,
+            )
+        };
         let device_verify_per_session = limit(
             "device_verify_per_session",
             given.device_verify_per_session,

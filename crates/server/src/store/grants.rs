@@ -521,26 +521,9 @@ async fn replayed(
 async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
     let presented = req.refresh_hash.to_vec();
     let new_hash = req.tokens.refresh_hash.to_vec();
-    let invalid = || {
-        Ok((
-            Err(OauthError::invalid_grant("the refresh token is invalid")),
-            None,
-        ))
-    };
     // From here until commit no other refresh, retry or revocation of this grant runs, so the
-    // state read next is the state the decision acts on. SQLite's single writer already
-    // serialises every write, so only PostgreSQL needs the row lock (and the lookup it takes).
-    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
-        let grant: Option<String> =
-            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(&presented)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let Some(grant_id) = grant else {
-            return invalid();
-        };
-        lock_grant(conn, &grant_id).await?;
-    }
+    // state read next is the state the decision acts on.
+    lock_grant_of_refresh_token(conn, &presented).await?;
     let row = sqlx::query(
         "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
                 s.consumed_at, s.retired_at, \
@@ -554,7 +537,10 @@ async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, Store
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
-        return invalid();
+        return Ok((
+            Err(OauthError::invalid_grant("the refresh token is invalid")),
+            None,
+        ));
     };
     let grant_id: String = r.try_get(10)?;
     let successor: Option<Vec<u8>> = r.try_get(3)?;
@@ -693,16 +679,23 @@ async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, Store
     ))
 }
 
-/// Takes the grant's row lock until the transaction ends, serialising every change to the
-/// grant's credentials. PostgreSQL: `SELECT ... FOR NO KEY UPDATE` (the lock an `UPDATE` of the
-/// row takes, so it also waits for, and holds off, revocations). SQLite needs nothing: its one
-/// writer connection runs one write at a time.
-async fn lock_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), StoreError> {
+/// Takes the row lock of the grant behind a refresh token until the transaction ends,
+/// serialising every change to the grant's credentials. PostgreSQL: `FOR NO KEY UPDATE` (the
+/// lock an `UPDATE` of the row takes, so it also waits for, and holds off, revocations); an
+/// unknown token locks nothing. SQLite needs nothing: its one writer connection runs one write
+/// at a time.
+async fn lock_grant_of_refresh_token(
+    conn: &mut AnyConnection,
+    token_hash: &[u8],
+) -> Result<(), StoreError> {
     if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
-        sqlx::query("SELECT grant_id FROM grants WHERE grant_id = $1 FOR NO KEY UPDATE")
-            .bind(grant_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "SELECT g.grant_id FROM grants g JOIN refresh_tokens r ON r.grant_id = g.grant_id \
+             WHERE r.token_hash = $1 FOR NO KEY UPDATE OF g",
+        )
+        .bind(token_hash)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
