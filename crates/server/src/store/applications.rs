@@ -2,7 +2,13 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{audit::record, flag, grants::RevokeReason, Store, StoreError};
+use super::{
+    audit::record,
+    flag,
+    grants::RevokeReason,
+    sql::{Arg, Columns, Sql},
+    Store, StoreError,
+};
 use crate::{
     clock::Millis,
     domain::{
@@ -17,34 +23,46 @@ const COLUMNS: &str = "client_id, owner_merchant_id, name, description, develope
      developer_email, developer_url, redirect_uris, scopes, require_secret, require_pkce, \
      profile, secret_hash, secret_hint, created_at, updated_at";
 
-fn from_row(r: &AnyRow) -> Result<Application, StoreError> {
-    let client_id: String = r.try_get(0)?;
+/// A live application by client_id (the same columns as [`COLUMNS`]; a hot path, so a
+/// constant: the direct driver caches statements by their text).
+const FIND_LIVE: &str = "SELECT client_id, owner_merchant_id, name, description, developer_name, \
+     developer_email, developer_url, redirect_uris, scopes, require_secret, require_pkce, \
+     profile, secret_hash, secret_hint, created_at, updated_at \
+     FROM applications WHERE client_id = $1 AND deleted_at IS NULL";
+
+fn from_row(r: &dyn Columns) -> Result<Application, StoreError> {
+    let client_id = r.text(0)?;
     let bad = |what: &str| StoreError::Inconsistent(format!("application {client_id}: {what}"));
-    let redirect_uris: Vec<String> = serde_json::from_str(&r.try_get::<String, _>(7)?)
+    let redirect_uris: Vec<String> = serde_json::from_str(&r.text(7)?)
         .map_err(|_| bad("redirect_uris is not a JSON array of strings"))?;
-    let scopes = ScopeSet::parse(&r.try_get::<String, _>(8)?).map_err(|_| bad("bad scopes"))?;
-    let profile = match r.try_get::<Option<String>, _>(11)? {
+    let scopes = ScopeSet::parse(&r.text(8)?).map_err(|_| bad("bad scopes"))?;
+    let profile = match r.opt_text(11)? {
         None => None,
         Some(p) => Some(p.parse::<Profile>().map_err(|_| bad("unknown profile"))?),
     };
     Ok(Application {
-        owner_merchant_id: r.try_get(1)?,
-        name: r.try_get(2)?,
-        description: r.try_get(3)?,
-        developer_name: r.try_get(4)?,
-        developer_email: r.try_get(5)?,
-        developer_url: r.try_get(6)?,
+        owner_merchant_id: r.opt_text(1)?,
+        name: r.text(2)?,
+        description: r.text(3)?,
+        developer_name: r.text(4)?,
+        developer_email: r.text(5)?,
+        developer_url: r.text(6)?,
         redirect_uris,
         scopes,
-        require_secret: flag(r.try_get(9)?),
-        require_pkce: flag(r.try_get(10)?),
+        require_secret: flag(r.int(9)?),
+        require_pkce: flag(r.int(10)?),
         profile,
-        secret_hash: r.try_get(12)?,
-        secret_hint: r.try_get(13)?,
-        created_at: r.try_get(14)?,
-        updated_at: r.try_get(15)?,
+        secret_hash: r.blob(12)?,
+        secret_hint: r.text(13)?,
+        created_at: r.int(14)?,
+        updated_at: r.int(15)?,
         client_id,
     })
+}
+
+/// Rows of `applications` as [`from_row`] reads them, one sqlx row at a time.
+fn from_rows(rows: &[AnyRow]) -> Result<Vec<Application>, StoreError> {
+    rows.iter().map(|r| from_row(r)).collect()
 }
 
 impl Store {
@@ -102,13 +120,12 @@ impl Store {
         &self,
         client_id: &str,
     ) -> Result<Option<Application>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM applications WHERE client_id = $1 AND deleted_at IS NULL"
-        ))
-        .bind(client_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        self.timed("find_application", async {
+            self.read_via()?
+                .fetch_row(FIND_LIVE, &[Arg::Text(client_id)], from_row)
+                .await
+        })
+        .await
     }
 
     /// Live applications, oldest first, `limit` from `offset`, and the total count.
@@ -129,7 +146,7 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE deleted_at IS NULL")
                 .fetch_one(self.pool())
                 .await?;
-        let apps = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        let apps = from_rows(&rows)?;
         Ok((apps, total))
     }
 
@@ -156,7 +173,7 @@ impl Store {
         .bind(owner_merchant_id)
         .fetch_one(self.pool())
         .await?;
-        let apps = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        let apps = from_rows(&rows)?;
         Ok((apps, total))
     }
 

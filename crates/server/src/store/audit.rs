@@ -1,8 +1,11 @@
 //! The audit trail.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{
+    sql::{Arg, Sql},
+    Store, StoreError,
+};
 use crate::{clock::Millis, domain::audit::AuditEvent};
 
 /// An event as read back.
@@ -27,23 +30,25 @@ pub struct AuditRecord {
 
 /// Records `event` inside the caller's write, so it commits or rolls back with the change.
 pub(crate) async fn record(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     event: &AuditEvent,
     at: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, user_id, client_ip, detail) \
+    conn.exec(
+        "INSERT INTO audit_events \
+         (at, kind, merchant_id, client_id, grant_id, user_id, client_ip, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            Arg::Int(at),
+            Arg::Text(event.kind.map_or("unknown", |k| k.as_str())),
+            Arg::OptText(event.merchant_id.as_deref()),
+            Arg::OptText(event.client_id.as_deref()),
+            Arg::OptText(event.grant_id.as_deref()),
+            Arg::OptText(event.user_id.as_deref()),
+            Arg::OptText(event.client_ip.as_deref()),
+            Arg::OptText(event.detail.as_deref()),
+        ],
     )
-    .bind(at)
-    .bind(event.kind.map_or("unknown", |k| k.as_str()))
-    .bind(event.merchant_id.clone())
-    .bind(event.client_id.clone())
-    .bind(event.grant_id.clone())
-    .bind(event.user_id.clone())
-    .bind(event.client_ip.clone())
-    .bind(event.detail.clone())
-    .execute(conn)
     .await?;
     Ok(())
 }

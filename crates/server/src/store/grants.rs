@@ -15,9 +15,14 @@
 //!   previous one committed. Without the lock, losers of the conditional updates would have to
 //!   re-read and retry, and under a burst some gave up with 503.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{audit::record, flag, Store, StoreError};
+use super::{
+    audit::record,
+    flag,
+    sql::{Arg, Columns, Sql},
+    Backend, Store, StoreError,
+};
 use crate::{
     clock::Millis,
     domain::{
@@ -215,7 +220,7 @@ impl Store {
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
         let answer = self
-            .write(move |conn| Box::pin(redeem_code(conn, req)))
+            .write_tx(move |mut tx| Box::pin(async move { redeem_code(&mut tx, req).await }))
             .await?;
         self.count(&answer, "authorization_code");
         Ok(answer.0)
@@ -223,7 +228,9 @@ impl Store {
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
-        let answer = self.write(move |conn| Box::pin(refresh(conn, req))).await?;
+        let answer = self
+            .write_tx(move |mut tx| Box::pin(async move { refresh(&mut tx, req).await }))
+            .await?;
         self.count(&answer, "refresh_token");
         Ok(answer.0)
     }
@@ -238,8 +245,9 @@ impl Store {
         origin: Origin,
     ) -> Result<RevokeOutcome, StoreError> {
         let outcome = self
-            .write(move |conn| {
+            .write_tx(move |mut tx| {
                 Box::pin(async move {
+                    let conn = &mut tx;
                     let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;
                     let Some(owner) = found else {
                         return Ok(RevokeOutcome::NotLive);
@@ -390,50 +398,84 @@ impl Store {
         access_hash: &Digest,
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, \
-                    g.client_id, app.name \
-             FROM access_tokens a \
-             JOIN grants g ON g.grant_id = a.grant_id \
-             JOIN merchants m ON m.merchant_id = g.merchant_id \
-             JOIN applications app ON app.client_id = g.client_id \
-             WHERE a.token_hash = $1 AND a.expires_at > $2 \
-               AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
-        )
-        .bind(access_hash.to_vec())
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let grant_id: String = r.try_get(0)?;
-        let scopes = ScopeSet::parse(&r.try_get::<String, _>(1)?)
-            .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))?;
-        Ok(Some(AccessGrant {
-            scopes,
-            issued_at: r.try_get(2)?,
-            expires_at: r.try_get(3)?,
-            merchant_id: r.try_get(4)?,
-            merchant_name: r.try_get(5)?,
-            client_id: r.try_get(6)?,
-            application_name: r.try_get(7)?,
-            grant_id,
-        }))
+        let args = [Arg::Blob(access_hash), Arg::Int(now)];
+        self.read_via()?
+            .fetch_row(FIND_ACCESS, &args, access_grant_from_row)
+            .await
     }
 }
 
-async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<Answer, StoreError> {
-    let code_hash = req.code_hash.to_vec();
-    let row = sqlx::query(
-        "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
-                c.code_challenge_method, c.expires_at, c.consumed_at, \
-                g.client_id, g.merchant_id, g.scopes, g.revoked_at \
-         FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
-         WHERE c.code_hash = $1",
-    )
-    .bind(&code_hash)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else {
+const FIND_ACCESS: &str =
+    "SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, \
+            g.client_id, app.name \
+     FROM access_tokens a \
+     JOIN grants g ON g.grant_id = a.grant_id \
+     JOIN merchants m ON m.merchant_id = g.merchant_id \
+     JOIN applications app ON app.client_id = g.client_id \
+     WHERE a.token_hash = $1 AND a.expires_at > $2 \
+       AND g.revoked_at IS NULL AND app.deleted_at IS NULL";
+
+/// An [`AccessGrant`] from the columns `grant_id, scopes, issued_at, expires_at, merchant_id,
+/// merchant_name, client_id, application_name` (access and refresh lookups share the shape).
+pub(crate) fn access_grant_from_row(r: &dyn Columns) -> Result<AccessGrant, StoreError> {
+    let grant_id = r.text(0)?;
+    Ok(AccessGrant {
+        scopes: parse_scopes(&grant_id, &r.text(1)?)?,
+        issued_at: r.int(2)?,
+        expires_at: r.int(3)?,
+        merchant_id: r.text(4)?,
+        merchant_name: r.text(5)?,
+        client_id: r.text(6)?,
+        application_name: r.text(7)?,
+        grant_id,
+    })
+}
+
+/// A code with its grant, as a redemption reads it.
+struct CodeRow {
+    grant_id: String,
+    stored: StoredCode,
+    merchant_id: String,
+    scopes: ScopeSet,
+}
+
+async fn redeem_code(conn: &mut impl Sql, req: CodeRedemption) -> Result<Answer, StoreError> {
+    let code_hash = &req.code_hash[..];
+    let row = conn
+        .fetch_row(
+            "SELECT c.grant_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, \
+                    c.code_challenge_method, c.expires_at, c.consumed_at, \
+                    g.client_id, g.merchant_id, g.scopes, g.revoked_at \
+             FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
+             WHERE c.code_hash = $1",
+            &[Arg::Blob(code_hash)],
+            |r| {
+                let grant_id = r.text(0)?;
+                Ok(CodeRow {
+                    stored: StoredCode {
+                        redirect_uri: r.text(1)?,
+                        redirect_uri_explicit: flag(r.int(2)?),
+                        code_challenge: r.opt_text(3)?,
+                        code_challenge_method: r.opt_text(4)?,
+                        expires_at: r.int(5)?,
+                        consumed_at: r.opt_int(6)?,
+                        client_id: r.text(7)?,
+                        grant_revoked: r.opt_int(10)?.is_some(),
+                    },
+                    merchant_id: r.text(8)?,
+                    scopes: parse_scopes(&grant_id, &r.text(9)?)?,
+                    grant_id,
+                })
+            },
+        )
+        .await?;
+    let Some(CodeRow {
+        grant_id,
+        stored,
+        merchant_id,
+        scopes,
+    }) = row
+    else {
         return Ok((
             Err(OauthError::invalid_grant(
                 "the authorization code is invalid",
@@ -441,19 +483,6 @@ async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<An
             None,
         ));
     };
-    let grant_id: String = r.try_get(0)?;
-    let stored = StoredCode {
-        redirect_uri: r.try_get(1)?,
-        redirect_uri_explicit: flag(r.try_get(2)?),
-        code_challenge: r.try_get(3)?,
-        code_challenge_method: r.try_get(4)?,
-        expires_at: r.try_get(5)?,
-        consumed_at: r.try_get(6)?,
-        client_id: r.try_get(7)?,
-        grant_revoked: r.try_get::<Option<i64>, _>(10)?.is_some(),
-    };
-    let merchant_id: String = r.try_get(8)?;
-    let scopes = parse_scopes(&grant_id, &r.try_get::<String, _>(9)?)?;
 
     match code::check(&stored, &req.presented, req.now) {
         Verdict::Refuse(e) => return Ok((Err(e), None)),
@@ -461,14 +490,14 @@ async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<An
         Verdict::Redeem => {}
     }
     // The row count decides a race between two redemptions of one code.
-    let consumed = sqlx::query(
-        "UPDATE authorization_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL",
-    )
-    .bind(req.now)
-    .bind(&code_hash)
-    .execute(&mut *conn)
-    .await?;
-    if consumed.rows_affected() != 1 {
+    let consumed = conn
+        .exec(
+            "UPDATE authorization_codes SET consumed_at = $1 \
+             WHERE code_hash = $2 AND consumed_at IS NULL",
+            &[Arg::Int(req.now), Arg::Blob(code_hash)],
+        )
+        .await?;
+    if consumed != 1 {
         return replayed(conn, &grant_id, &req).await;
     }
     insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
@@ -490,7 +519,7 @@ async fn redeem_code(conn: &mut AnyConnection, req: CodeRedemption) -> Result<An
 
 /// A second redemption: revoke what the first one created (RFC 6749 §4.1.2).
 async fn replayed(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     grant_id: &str,
     req: &CodeRedemption,
 ) -> Result<Answer, StoreError> {
@@ -518,44 +547,70 @@ async fn replayed(
     ))
 }
 
-async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, StoreError> {
-    let presented = req.refresh_hash.to_vec();
-    let new_hash = req.tokens.refresh_hash.to_vec();
+/// A refresh token with its grant and the state of its successor, as a refresh reads it.
+struct RefreshRow {
+    grant_id: String,
+    state: PresentedState,
+    successor: Option<Vec<u8>>,
+    client_id: String,
+    merchant_id: String,
+    granted: ScopeSet,
+    grant_revoked: bool,
+}
+
+async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer, StoreError> {
+    let presented = &req.refresh_hash[..];
+    let new_hash = &req.tokens.refresh_hash[..];
     // From here until commit no other refresh, retry or revocation of this grant runs, so the
     // state read next is the state the decision acts on.
-    lock_grant_of_refresh_token(conn, &presented).await?;
-    let row = sqlx::query(
-        "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
-                s.consumed_at, s.retired_at, \
-                g.client_id, g.merchant_id, g.scopes, g.revoked_at, r.grant_id \
-         FROM refresh_tokens r \
-         JOIN grants g ON g.grant_id = r.grant_id \
-         LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
-         WHERE r.token_hash = $1",
-    )
-    .bind(&presented)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else {
+    lock_grant_of_refresh_token(conn, presented).await?;
+    let row = conn
+        .fetch_row(
+            "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
+                    s.consumed_at, s.retired_at, \
+                    g.client_id, g.merchant_id, g.scopes, g.revoked_at, r.grant_id \
+             FROM refresh_tokens r \
+             JOIN grants g ON g.grant_id = r.grant_id \
+             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+             WHERE r.token_hash = $1",
+            &[Arg::Blob(presented)],
+            |r| {
+                let grant_id = r.text(10)?;
+                let successor = r.opt_blob(3)?;
+                Ok(RefreshRow {
+                    state: PresentedState {
+                        expires_at: r.int(0)?,
+                        consumed_at: r.opt_int(1)?,
+                        retired_at: r.opt_int(2)?,
+                        successor_unused: successor.is_some()
+                            && r.opt_int(4)?.is_none()
+                            && r.opt_int(5)?.is_none(),
+                    },
+                    successor,
+                    client_id: r.text(6)?,
+                    merchant_id: r.text(7)?,
+                    granted: parse_scopes(&grant_id, &r.text(8)?)?,
+                    grant_revoked: r.opt_int(9)?.is_some(),
+                    grant_id,
+                })
+            },
+        )
+        .await?;
+    let Some(RefreshRow {
+        grant_id,
+        state,
+        successor,
+        client_id,
+        merchant_id,
+        granted,
+        grant_revoked,
+    }) = row
+    else {
         return Ok((
             Err(OauthError::invalid_grant("the refresh token is invalid")),
             None,
         ));
     };
-    let grant_id: String = r.try_get(10)?;
-    let successor: Option<Vec<u8>> = r.try_get(3)?;
-    let successor_unused = successor.is_some()
-        && r.try_get::<Option<i64>, _>(4)?.is_none()
-        && r.try_get::<Option<i64>, _>(5)?.is_none();
-    let state = PresentedState {
-        expires_at: r.try_get(0)?,
-        consumed_at: r.try_get(1)?,
-        retired_at: r.try_get(2)?,
-        successor_unused,
-    };
-    let client_id: String = r.try_get(6)?;
-    let merchant_id: String = r.try_get(7)?;
-    let granted = parse_scopes(&grant_id, &r.try_get::<String, _>(8)?)?;
     if client_id != req.client_id {
         return Ok((
             Err(OauthError::invalid_grant(
@@ -564,7 +619,7 @@ async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, Store
             None,
         ));
     }
-    if r.try_get::<Option<i64>, _>(9)?.is_some() {
+    if grant_revoked {
         return Ok((
             Err(OauthError::invalid_grant(
                 "the authorization behind this refresh token has been revoked",
@@ -624,35 +679,30 @@ async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, Store
             ));
         }
         Decision::Rotate => {
-            sqlx::query(
+            conn.exec(
                 "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
                  WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
+                &[Arg::Int(req.now), Arg::Blob(new_hash), Arg::Blob(presented)],
             )
-            .bind(req.now)
-            .bind(&new_hash)
-            .bind(&presented)
-            .execute(&mut *conn)
             .await?
-            .rows_affected()
                 == 1
         }
         Decision::GraceRetry => {
-            let retired = sqlx::query(
-                "UPDATE refresh_tokens SET retired_at = $1 \
-                 WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
-            )
-            .bind(req.now)
-            .bind(successor)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+            let successor = successor.as_deref().unwrap_or_default();
+            let retired = conn
+                .exec(
+                    "UPDATE refresh_tokens SET retired_at = $1 \
+                     WHERE token_hash = $2 AND consumed_at IS NULL AND retired_at IS NULL",
+                    &[Arg::Int(req.now), Arg::Blob(successor)],
+                )
+                .await?
                 == 1;
             if retired {
-                sqlx::query("UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2")
-                    .bind(&new_hash)
-                    .bind(&presented)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.exec(
+                    "UPDATE refresh_tokens SET successor_hash = $1 WHERE token_hash = $2",
+                    &[Arg::Blob(new_hash), Arg::Blob(presented)],
+                )
+                .await?;
             }
             retired
         }
@@ -682,19 +732,19 @@ async fn refresh(conn: &mut AnyConnection, req: Refresh) -> Result<Answer, Store
 /// Takes the row lock of the grant behind a refresh token until the transaction ends,
 /// serialising every change to the grant's credentials. PostgreSQL: `FOR NO KEY UPDATE` (the
 /// lock an `UPDATE` of the row takes, so it also waits for, and holds off, revocations); an
-/// unknown token locks nothing. SQLite needs nothing: its one writer connection runs one write
-/// at a time.
+/// unknown token locks nothing. SQLite needs nothing (and has no such clause): its one writer
+/// runs one write at a time.
 async fn lock_grant_of_refresh_token(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     token_hash: &[u8],
 ) -> Result<(), StoreError> {
-    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
-        sqlx::query(
+    if conn.backend() == Backend::Postgres {
+        conn.fetch_row(
             "SELECT g.grant_id FROM grants g JOIN refresh_tokens r ON r.grant_id = g.grant_id \
              WHERE r.token_hash = $1 FOR NO KEY UPDATE OF g",
+            &[Arg::Blob(token_hash)],
+            |_| Ok(()),
         )
-        .bind(token_hash)
-        .execute(&mut *conn)
         .await?;
     }
     Ok(())
@@ -702,32 +752,35 @@ async fn lock_grant_of_refresh_token(
 
 /// Issues an access/refresh pair for a grant (shared by every grant type).
 pub(crate) async fn insert_tokens(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     grant_id: &str,
     scopes: &ScopeSet,
     tokens: &NewTokens,
     now: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let scopes = scopes.to_wire();
+    conn.exec(
         "INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Arg::Blob(&tokens.access_hash),
+            Arg::Text(grant_id),
+            Arg::Text(&scopes),
+            Arg::Int(now),
+            Arg::Int(tokens.access_expires_at),
+        ],
     )
-    .bind(tokens.access_hash.to_vec())
-    .bind(grant_id)
-    .bind(scopes.to_wire())
-    .bind(now)
-    .bind(tokens.access_expires_at)
-    .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    conn.exec(
         "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
          VALUES ($1, $2, $3, $4)",
+        &[
+            Arg::Blob(&tokens.refresh_hash),
+            Arg::Text(grant_id),
+            Arg::Int(now),
+            Arg::Int(tokens.refresh_expires_at),
+        ],
     )
-    .bind(tokens.refresh_hash.to_vec())
-    .bind(grant_id)
-    .bind(now)
-    .bind(tokens.refresh_expires_at)
-    .execute(&mut *conn)
     .await?;
     // `grants.last_used_at` follows from the access-token insert (a trigger, see the
     // `grant_last_used` migration).
@@ -736,25 +789,30 @@ pub(crate) async fn insert_tokens(
 
 /// Revokes a grant (if still live) and records it; `false` if it was already revoked.
 pub(crate) async fn revoke_grant(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     grant_id: &str,
     reason: RevokeReason,
     now: Millis,
     origin: &Origin,
 ) -> Result<bool, StoreError> {
-    let revoked = sqlx::query(
-        "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
-         WHERE grant_id = $3 AND revoked_at IS NULL RETURNING merchant_id, client_id",
-    )
-    .bind(now)
-    .bind(reason.as_str())
-    .bind(grant_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = revoked else { return Ok(false) };
+    let revoked = conn
+        .fetch_row(
+            "UPDATE grants SET revoked_at = $1, revoked_reason = $2 \
+             WHERE grant_id = $3 AND revoked_at IS NULL RETURNING merchant_id, client_id",
+            &[
+                Arg::Int(now),
+                Arg::Text(reason.as_str()),
+                Arg::Text(grant_id),
+            ],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )
+        .await?;
+    let Some((merchant_id, client_id)) = revoked else {
+        return Ok(false);
+    };
     let mut event = AuditEvent::new(AuditKind::GrantRevoked)
-        .merchant(row.try_get::<String, _>(0)?)
-        .client(row.try_get::<String, _>(1)?)
+        .merchant(merchant_id)
+        .client(client_id)
         .grant(grant_id)
         .ip(origin.client_ip.clone())
         .detail(serde_json::json!({ "reason": reason.as_str() }));
@@ -773,43 +831,45 @@ struct TokenOwner {
 }
 
 async fn find_token_owner(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     access_hash: &Digest,
     refresh_hash: &Digest,
     now: Millis,
 ) -> Result<Option<TokenOwner>, StoreError> {
-    let access = sqlx::query(
-        "SELECT g.grant_id, g.client_id, g.revoked_at, a.expires_at \
-         FROM access_tokens a JOIN grants g ON g.grant_id = a.grant_id WHERE a.token_hash = $1",
-    )
-    .bind(access_hash.to_vec())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(r) = access {
-        let expires_at: i64 = r.try_get(3)?;
-        return Ok(Some(TokenOwner {
-            grant_id: r.try_get(0)?,
-            client_id: r.try_get(1)?,
-            live: r.try_get::<Option<i64>, _>(2)?.is_none() && expires_at > now,
-        }));
+    let access = conn
+        .fetch_row(
+            "SELECT g.grant_id, g.client_id, g.revoked_at, a.expires_at \
+             FROM access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+             WHERE a.token_hash = $1",
+            &[Arg::Blob(access_hash)],
+            |r| {
+                Ok(TokenOwner {
+                    grant_id: r.text(0)?,
+                    client_id: r.text(1)?,
+                    live: r.opt_int(2)?.is_none() && r.int(3)? > now,
+                })
+            },
+        )
+        .await?;
+    if access.is_some() {
+        return Ok(access);
     }
-    let refresh = sqlx::query(
+    conn.fetch_row(
         "SELECT g.grant_id, g.client_id, g.revoked_at, r.expires_at, r.consumed_at, r.retired_at \
          FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_hash = $1",
+        &[Arg::Blob(refresh_hash)],
+        |r| {
+            Ok(TokenOwner {
+                grant_id: r.text(0)?,
+                client_id: r.text(1)?,
+                live: r.opt_int(2)?.is_none()
+                    && r.int(3)? > now
+                    && r.opt_int(4)?.is_none()
+                    && r.opt_int(5)?.is_none(),
+            })
+        },
     )
-    .bind(refresh_hash.to_vec())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = refresh else { return Ok(None) };
-    let expires_at: i64 = r.try_get(3)?;
-    Ok(Some(TokenOwner {
-        grant_id: r.try_get(0)?,
-        client_id: r.try_get(1)?,
-        live: r.try_get::<Option<i64>, _>(2)?.is_none()
-            && expires_at > now
-            && r.try_get::<Option<i64>, _>(4)?.is_none()
-            && r.try_get::<Option<i64>, _>(5)?.is_none(),
-    }))
+    .await
 }
 
 pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {

@@ -28,6 +28,7 @@ pub mod applications;
 pub mod audit;
 pub mod credentials;
 pub mod devices;
+mod direct;
 pub mod grants;
 pub mod janitor;
 pub mod keys;
@@ -35,6 +36,7 @@ pub mod merchants;
 pub mod rate_limits;
 pub mod resource;
 pub mod sessions;
+pub(crate) mod sql;
 mod writer;
 
 use std::{
@@ -89,6 +91,9 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// An error of a SQLite connection called directly (see `direct`).
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -194,6 +199,8 @@ impl Default for StoreOptions {
 pub struct Store {
     backend: Backend,
     pool: AnyPool,
+    /// SQLite: connections for direct reads on the hot paths (see `direct`).
+    readers: Option<std::sync::Arc<direct::Readers>>,
     writer: writer::Writer,
     /// Counts protocol events after they commit, and times store operations.
     metrics: StoreMetrics,
@@ -275,18 +282,28 @@ impl Store {
         }
 
         let pool = pool_options.connect_with(connect).await?;
-        let writer = match backend {
-            // SQLite: the migration connection becomes the single writer.
-            Backend::Sqlite => writer::Writer::spawn_batched(admin, options.max_batch)
-                .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?,
+        let (writer, readers) = match backend {
+            // SQLite: the migration connection becomes the writer's sqlx connection, next to a
+            // direct one for the hot paths.
+            Backend::Sqlite => {
+                let path = sqlite_path(url)?;
+                let direct = direct::open(&path)?;
+                let writer = writer::Writer::spawn_batched(admin, direct, options.max_batch)
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("cannot start the writer: {e}"))
+                    })?;
+                let readers = direct::Readers::new(path, options.max_connections as usize);
+                (writer, Some(std::sync::Arc::new(readers)))
+            }
             Backend::Postgres => {
                 admin.close().await?;
-                writer::Writer::PerTransaction(pool.clone())
+                (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
         Ok(Self {
             backend,
             pool,
+            readers,
             writer,
             metrics: StoreMetrics::default(),
         })
@@ -340,6 +357,30 @@ impl Store {
         result
     }
 
+    /// Runs a hot-path write (written against [`sql::Sql`]) like [`Store::write`]; on SQLite its
+    /// statements run directly on the writer thread.
+    pub(crate) async fn write_tx<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(sql::Tx<'c>) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self.writer.run_tx(op).await;
+        self.metrics.observe("write", started.elapsed());
+        result
+    }
+
+    /// Where a hot-path read runs: a direct SQLite reader, or the pool.
+    fn read_via(&self) -> Result<direct::ReadVia<'_>, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => direct::ReadVia::Direct(readers.get()?),
+            None => direct::ReadVia::Pool(sql::PoolSql {
+                pool: &self.pool,
+                backend: self.backend,
+            }),
+        })
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.timed("ping", async {
@@ -352,6 +393,9 @@ impl Store {
     /// Closes the pool and stops the writer after the writes already queued.
     pub async fn close(&self) {
         self.writer.close().await;
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
         self.pool.close().await;
     }
 }
@@ -364,6 +408,22 @@ fn with_create_mode(url: &str, backend: Backend) -> String {
     } else {
         url.to_owned()
     }
+}
+
+/// The file a SQLite URL names. The direct connections need it; an in-memory database would
+/// be a different one on each connection, so it is refused.
+fn sqlite_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Config(e.to_string()))?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+        return Err(StoreError::Config(
+            "an in-memory SQLite database cannot be shared by the server's connections: \
+             use sqlite://FILE"
+                .into(),
+        ));
+    }
+    Ok(path.to_owned())
 }
 
 /// A database URL with any password replaced, for messages.

@@ -1,26 +1,30 @@
 //! What resource servers need: the permission to introspect, and the live state of a refresh
 //! token (access tokens are looked up with [`Store::find_access`]).
 
-use sqlx::Row;
-
-use super::{Store, StoreError};
+use super::{
+    grants::access_grant_from_row,
+    sql::{Arg, Sql},
+    Store, StoreError,
+};
 use crate::{
     clock::Millis,
-    domain::{model::AccessGrant, scope::ScopeSet, secret::Digest},
+    domain::{model::AccessGrant, secret::Digest},
 };
 
 impl Store {
     /// Whether the live application `client_id` may call the introspection endpoint.
     pub async fn is_resource_server(&self, client_id: &str) -> Result<bool, StoreError> {
         self.timed("is_resource_server", async {
-            let row = sqlx::query(
-                "SELECT 1 FROM resource_servers r \
-                 JOIN applications a ON a.client_id = r.client_id \
-                 WHERE r.client_id = $1 AND a.deleted_at IS NULL",
-            )
-            .bind(client_id)
-            .fetch_optional(self.pool())
-            .await?;
+            let row = self
+                .read_via()?
+                .fetch_row(
+                    "SELECT 1 FROM resource_servers r \
+                     JOIN applications a ON a.client_id = r.client_id \
+                     WHERE r.client_id = $1 AND a.deleted_at IS NULL",
+                    &[Arg::Text(client_id)],
+                    |_| Ok(()),
+                )
+                .await?;
             Ok(row.is_some())
         })
         .await
@@ -76,35 +80,21 @@ impl Store {
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
         self.timed("find_live_refresh", async {
-            let row = sqlx::query(
-                "SELECT r.grant_id, g.scopes, r.created_at, r.expires_at, g.merchant_id, m.name, \
-                        g.client_id, app.name \
-                 FROM refresh_tokens r \
-                 JOIN grants g ON g.grant_id = r.grant_id \
-                 JOIN merchants m ON m.merchant_id = g.merchant_id \
-                 JOIN applications app ON app.client_id = g.client_id \
-                 WHERE r.token_hash = $1 AND r.expires_at > $2 \
-                   AND r.consumed_at IS NULL AND r.retired_at IS NULL \
-                   AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
-            )
-            .bind(refresh_hash.to_vec())
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
-            let Some(r) = row else { return Ok(None) };
-            let grant_id: String = r.try_get(0)?;
-            let scopes = ScopeSet::parse(&r.try_get::<String, _>(1)?)
-                .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))?;
-            Ok(Some(AccessGrant {
-                scopes,
-                issued_at: r.try_get(2)?,
-                expires_at: r.try_get(3)?,
-                merchant_id: r.try_get(4)?,
-                merchant_name: r.try_get(5)?,
-                client_id: r.try_get(6)?,
-                application_name: r.try_get(7)?,
-                grant_id,
-            }))
+            self.read_via()?
+                .fetch_row(
+                    "SELECT r.grant_id, g.scopes, r.created_at, r.expires_at, g.merchant_id, \
+                            m.name, g.client_id, app.name \
+                     FROM refresh_tokens r \
+                     JOIN grants g ON g.grant_id = r.grant_id \
+                     JOIN merchants m ON m.merchant_id = g.merchant_id \
+                     JOIN applications app ON app.client_id = g.client_id \
+                     WHERE r.token_hash = $1 AND r.expires_at > $2 \
+                       AND r.consumed_at IS NULL AND r.retired_at IS NULL \
+                       AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
+                    &[Arg::Blob(refresh_hash), Arg::Int(now)],
+                    access_grant_from_row,
+                )
+                .await
         })
         .await
     }

@@ -4,17 +4,24 @@ use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{StoreError, WriteFuture};
+use super::{sql::Tx, StoreError, WriteFuture};
 
 /// Hands the outcome to the waiting caller once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-/// One queued write: runs against the writer connection, reports whether it succeeded.
-type Job =
+/// A write through sqlx: runs against the writer's sqlx connection, reports whether it succeeded.
+type SqlxJob =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+/// A hot-path write through [`Tx`]: on SQLite it runs on the writer's direct connection.
+type TxJob = Box<dyn for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, (bool, Completion)> + Send>;
+
+pub(super) enum Job {
+    Sqlx(SqlxJob),
+    Tx(TxJob),
+}
 
 #[derive(Clone, Debug)]
 pub(super) enum Writer {
-    /// SQLite: a single task owns the only writing connection and commits in batches.
+    /// SQLite: a single thread owns the writing connections and commits in batches.
     Batched {
         queue: mpsc::Sender<Job>,
         /// Taken by `close`: stops the writer thread and waits for it.
@@ -24,6 +31,15 @@ pub(super) enum Writer {
     PerTransaction(AnyPool),
 }
 
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlx(_) => "Job::Sqlx",
+            Self::Tx(_) => "Job::Tx",
+        })
+    }
+}
+
 /// Asks the writer thread to stop, and hears when it has.
 #[derive(Debug)]
 pub(super) struct Stop {
@@ -31,12 +47,32 @@ pub(super) struct Stop {
     done: oneshot::Receiver<()>,
 }
 
+/// The waiting caller's side of a queued job.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What a job reports to the batch (did it succeed?) and how its caller is answered.
+fn settle<T: Send + 'static>(result: Result<T, StoreError>, reply: Reply<T>) -> (bool, Completion) {
+    let ok = result.is_ok();
+    let completion: Completion = Box::new(move |batch_error| {
+        let outcome = match batch_error {
+            Some(e) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
+            None => result,
+        };
+        let _ = reply.send(outcome);
+    });
+    (ok, completion)
+}
+
 impl Writer {
-    /// Starts the writer on a thread of its own with a single-threaded runtime. Every statement
-    /// is a round trip to SQLite's thread; on the server's shared runtime the writer's wake-up
-    /// after each one would queue behind the HTTP tasks, and a batch is a chain of such
-    /// round trips. Alone on its thread, it runs as soon as each answer arrives.
-    pub(super) fn spawn_batched(conn: AnyConnection, max_batch: usize) -> std::io::Result<Self> {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. It owns two
+    /// connections to the file: sqlx's, for the writes written with sqlx, and a direct one for
+    /// the hot paths (`Tx`), whose statements run right here instead of on sqlx's connection
+    /// thread. They take turns, so they never wait for each other's lock.
+    pub(super) fn spawn_batched(
+        conn: AnyConnection,
+        direct: rusqlite::Connection,
+        max_batch: usize,
+    ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(max_batch.max(1) * 4);
         let (ask, asked) = oneshot::channel();
         let (finished, done) = oneshot::channel();
@@ -48,7 +84,7 @@ impl Writer {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = run_batches(conn, jobs, max_batch.max(1)) => {}
+                        () = run_batches(conn, direct, jobs, max_batch.max(1)) => {}
                         _ = asked => {}
                     }
                 });
@@ -60,6 +96,7 @@ impl Writer {
         })
     }
 
+    /// Runs a write given sqlx's connection.
     pub(super) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -67,34 +104,40 @@ impl Writer {
     {
         match self {
             Self::Batched { queue, .. } => {
-                let (reply, answer) = oneshot::channel();
-                let job: Job = Box::new(move |conn| {
-                    Box::pin(async move {
-                        let result = op(conn).await;
-                        let ok = result.is_ok();
-                        let completion: Completion = Box::new(move |batch_error| {
-                            let outcome = match batch_error {
-                                Some(e) => {
-                                    Err(StoreError::Unavailable(format!("commit failed: {e}")))
-                                }
-                                None => result,
-                            };
-                            let _ = reply.send(outcome);
-                        });
-                        (ok, completion)
-                    })
-                });
-                queue
-                    .send(job)
-                    .await
-                    .map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
-                answer
-                    .await
-                    .map_err(|_| StoreError::Unavailable("the database writer stopped".into()))?
+                submit(queue, |reply| {
+                    Job::Sqlx(Box::new(move |conn| {
+                        Box::pin(async move { settle(op(conn).await, reply) })
+                    }))
+                })
+                .await
             }
             Self::PerTransaction(pool) => {
                 let mut tx = pool.begin().await?;
                 let value = op(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// Runs a write given a [`Tx`]: the direct connection on SQLite, sqlx's on PostgreSQL.
+    pub(super) async fn run_tx<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(Tx<'c>) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        match self {
+            Self::Batched { queue, .. } => {
+                submit(queue, |reply| {
+                    Job::Tx(Box::new(move |tx| {
+                        Box::pin(async move { settle(op(tx).await, reply) })
+                    }))
+                })
+                .await
+            }
+            Self::PerTransaction(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = op(Tx::Sqlx(&mut tx)).await?;
                 tx.commit().await?;
                 Ok(value)
             }
@@ -113,38 +156,142 @@ impl Writer {
     }
 }
 
-/// The writer task: takes every job waiting, runs each in a savepoint, commits once.
-async fn run_batches(mut conn: AnyConnection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+/// Queues the job `make` builds around the reply channel, and waits for the answer.
+async fn submit<T>(
+    queue: &mpsc::Sender<Job>,
+    make: impl FnOnce(Reply<T>) -> Job,
+) -> Result<T, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(make(reply))
+        .await
+        .map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
+    answer
+        .await
+        .map_err(|_| StoreError::Unavailable("the database writer stopped".into()))?
+}
+
+/// The writer: takes every job waiting and commits them in at most two transactions, one per
+/// connection. Every job of a batch was waiting at the same time and none has been answered,
+/// so running the direct ones first is as valid a serial order as any.
+async fn run_batches(
+    mut conn: AnyConnection,
+    mut direct: rusqlite::Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut sqlx_jobs: Vec<SqlxJob> = Vec::new();
+    let mut tx_jobs: Vec<TxJob> = Vec::new();
     let mut completions: Vec<Completion> = Vec::with_capacity(max_batch);
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        let error = run_one_batch(&mut conn, &mut batch, &mut completions).await;
-        if let Some(e) = &error {
-            tracing::error!(error = %e, "group commit failed; the batch was rolled back");
+        for job in batch.drain(..) {
+            match job {
+                Job::Sqlx(job) => sqlx_jobs.push(job),
+                Job::Tx(job) => tx_jobs.push(job),
+            }
         }
-        for completion in completions.drain(..) {
-            completion(error.as_ref());
+        if !tx_jobs.is_empty() {
+            let error = run_direct_batch(&mut direct, &mut tx_jobs, &mut completions).await;
+            complete(error, &mut completions);
+        }
+        if !sqlx_jobs.is_empty() {
+            let error = run_one_batch(&mut conn, &mut sqlx_jobs, &mut completions).await;
+            complete(error, &mut completions);
         }
     }
     let _ = conn.close().await;
 }
 
-/// Runs one batch in one transaction. Every statement here is a round trip to SQLite's thread,
-/// and those round trips are most of a write's cost, so the batch spends as few as it can: a
-/// lone job needs no savepoint (its failure rolls the whole transaction back), and otherwise
-/// the end of one job's savepoint and the start of the next go in one round trip. Each
-/// savepoint is released before the next opens: SQLite keeps the pages a savepoint may restore
-/// in a sub-journal that spills to a file past 64 KiB, and it empties only when no savepoint
-/// is open.
+/// Answers the callers of a batch once its commit (or rollback) is known.
+fn complete(error: Option<StoreError>, completions: &mut Vec<Completion>) {
+    if let Some(e) = &error {
+        tracing::error!(error = %e, "group commit failed; the batch was rolled back");
+    }
+    for completion in completions.drain(..) {
+        completion(error.as_ref());
+    }
+}
+
+/// Runs one batch of hot-path jobs in one transaction on the direct connection. Each job of a
+/// batch of several runs inside a savepoint, released before the next opens: SQLite keeps the
+/// pages an open savepoint may restore in a sub-journal that spills to a file past 64 KiB. A
+/// lone job needs no savepoint: its failure rolls the whole transaction back.
+async fn run_direct_batch(
+    conn: &mut rusqlite::Connection,
+    batch: &mut Vec<TxJob>,
+    completions: &mut Vec<Completion>,
+) -> Option<StoreError> {
+    let lone = batch.len() == 1;
+    if let Err(e) = step(conn, "BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: the callers hear that nothing was
+        // written (503).
+        batch.clear();
+        return Some(e);
+    }
+    let mut last_ok = true;
+    let mut jobs = batch.drain(..);
+    for job in jobs.by_ref() {
+        if !lone {
+            if let Err(e) = step(conn, "SAVEPOINT job") {
+                return Some(abandon(conn, e));
+            }
+        }
+        let (ok, completion) = job(Tx::Direct(conn)).await;
+        completions.push(completion);
+        last_ok = ok;
+        if lone {
+            break;
+        }
+        let end = if ok {
+            step(conn, "RELEASE job")
+        } else {
+            step(conn, "ROLLBACK TO job").and_then(|()| step(conn, "RELEASE job"))
+        };
+        if let Err(e) = end {
+            return Some(abandon(conn, e));
+        }
+    }
+    drop(jobs);
+    if lone && !last_ok {
+        // The job's own error is its answer; nothing of it is kept.
+        return step(conn, "ROLLBACK").err();
+    }
+    match step(conn, "COMMIT") {
+        Ok(()) => None,
+        Err(e) => Some(abandon(conn, e)),
+    }
+}
+
+/// Runs one transaction-control statement on the direct connection (cached: parsed once).
+fn step(conn: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Rolls the whole batch back after `e`; nothing of it is kept.
+fn abandon(conn: &rusqlite::Connection, e: StoreError) -> StoreError {
+    if !conn.is_autocommit() {
+        let _ = step(conn, "ROLLBACK");
+    }
+    e
+}
+
+/// Runs one batch of sqlx jobs in one transaction. Every statement here is a round trip to
+/// SQLite's thread, so the batch spends as few as it can: a lone job needs no savepoint (its
+/// failure rolls the whole transaction back), and otherwise the end of one job's savepoint and
+/// the start of the next go in one round trip. Each savepoint is released before the next
+/// opens (see `run_direct_batch`).
 async fn run_one_batch(
     conn: &mut AnyConnection,
-    batch: &mut Vec<Job>,
+    batch: &mut Vec<SqlxJob>,
     completions: &mut Vec<Completion>,
 ) -> Option<StoreError> {
     if batch.len() == 1 {
         let job = batch.pop().expect("one job");
         if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-            completions.push(answer_without_running(job));
+            // Dropping the job drops its reply channel: its caller hears nothing was written.
+            drop(job);
             return Some(e.into());
         }
         let (ok, completion) = job(conn).await;
@@ -167,9 +314,9 @@ async fn run_one_batch(
             Some(false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
         };
         if let Err(e) = sqlx::raw_sql(between).execute(&mut *conn).await {
-            completions.push(answer_without_running(job));
-            // The jobs not run yet are dropped with the iterator: their callers hear that the
+            // This job and the ones not run yet are dropped: their callers hear that the
             // writer stopped (503), which is true, since nothing of the batch is kept.
+            drop(job);
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return Some(e.into());
         }
@@ -192,14 +339,6 @@ async fn finish(conn: &mut AnyConnection, sql: &'static str) -> Option<StoreErro
             Some(e.into())
         }
     }
-}
-
-/// A completion for a job that never ran because the batch could not start.
-fn answer_without_running(job: Job) -> Completion {
-    // The job owns the reply channel; dropping it makes the caller see "writer stopped",
-    // which maps to 503. That is the honest answer: nothing was written.
-    drop(job);
-    Box::new(|_| {})
 }
 
 #[cfg(test)]
