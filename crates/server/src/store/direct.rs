@@ -30,7 +30,13 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    conn.execute_batch(concat!(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; ",
+        // Keeps the sub-journal (the pages a savepoint or a statement may have to restore) in
+        // memory: on a file it cost a write() per page changed, about a tenth of a refresh.
+        // It holds only the pages one job of a batch changes.
+        "PRAGMA temp_store = MEMORY;"
+    ))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

@@ -345,7 +345,10 @@ async fn finish(conn: &mut AnyConnection, sql: &'static str) -> Option<StoreErro
 mod tests {
     use std::sync::Arc;
 
-    use super::super::{Store, StoreOptions};
+    use super::super::{
+        sql::{Arg, Sql},
+        Store, StoreOptions,
+    };
     use super::*;
 
     async fn scratch_store(dir: &tempfile::TempDir) -> Store {
@@ -365,8 +368,28 @@ mod tests {
         store
     }
 
-    /// Inserts `n`, then fails when `n` is odd: a failed job must leave nothing behind.
+    /// Inserts `n`, then fails when `n` is odd: a failed job must leave nothing behind. Jobs
+    /// with `n % 4 >= 2` run on the direct connection (`write_tx`), the others through sqlx,
+    /// so batches mix both kinds.
     async fn insert(store: &Store, n: i64) -> Result<(), StoreError> {
+        let outcome = move || {
+            if n % 2 == 1 {
+                Err(StoreError::Inconsistent(format!("job {n} fails")))
+            } else {
+                Ok(())
+            }
+        };
+        if n % 4 >= 2 {
+            return store
+                .write_tx(move |mut tx| {
+                    Box::pin(async move {
+                        tx.exec("INSERT INTO scratch (n) VALUES ($1)", &[Arg::Int(n)])
+                            .await?;
+                        outcome()
+                    })
+                })
+                .await;
+        }
         store
             .write(move |conn| {
                 Box::pin(async move {
@@ -374,10 +397,7 @@ mod tests {
                         .bind(n)
                         .execute(&mut *conn)
                         .await?;
-                    if n % 2 == 1 {
-                        return Err(StoreError::Inconsistent(format!("job {n} fails")));
-                    }
-                    Ok(())
+                    outcome()
                 })
             })
             .await
@@ -397,6 +417,8 @@ mod tests {
         insert(&store, 2).await.unwrap();
         let e = insert(&store, 3).await.unwrap_err();
         assert!(matches!(e, StoreError::Inconsistent(m) if m == "job 3 fails"));
+        let e = insert(&store, 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Inconsistent(m) if m == "job 1 fails"));
         insert(&store, 4).await.unwrap();
         assert_eq!(stored(&store).await, vec![2, 4]);
         store.close().await;
