@@ -40,9 +40,13 @@ use crate::{
 use error::ApiError;
 use form::BodyLimit;
 
-/// Everything a handler may need. Cheap to clone.
+/// Everything a handler may need. Cloned for every request (axum's `State`), so it is one
+/// `Arc`: one counter to bump instead of one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub clock: Arc<dyn Clock>,
@@ -52,15 +56,23 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             limiters: rate_limit::Limiters::new(config.rate_limits),
             metrics: Arc::new(Metrics::new(store.metrics())),
             store,
             config: Arc::new(config),
             clock,
-        }
+        }))
     }
 
     pub fn now(&self) -> Millis {
