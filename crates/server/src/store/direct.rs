@@ -41,6 +41,65 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies committed pages from the WAL into the database file on a thread of its own, with
+/// `PASSIVE` checkpoints that never block the writer or readers, so that the writer's own
+/// checkpoint (after the commit that takes the WAL past its limit) finds little left to copy.
+/// A passive checkpoint cannot restart a WAL that keeps growing; the writer's checkpoint does.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    pub(super) fn spawn(path: &Path) -> Result<Self, StoreError> {
+        let conn = open(path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ucoauth-checkpoint".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                // Busy or failed: the next round, or the writer's own checkpoint, catches up.
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::debug!(error = %e, "background checkpoint skipped");
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops the thread and waits for it (at most one checkpoint's time).
+    pub(super) fn close(&self) {
+        drop(self.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a SQLite store runs beside its writer: the direct readers and the checkpointer.
+#[derive(Debug)]
+pub(super) struct Direct {
+    pub readers: Readers,
+    pub checkpointer: Checkpointer,
+}
+
+impl Direct {
+    pub(super) fn close(&self) {
+        self.readers.close();
+        self.checkpointer.close();
+    }
+}
+
 /// Reader connections, opened on demand and kept for reuse (up to `keep`).
 #[derive(Debug)]
 pub(super) struct Readers {

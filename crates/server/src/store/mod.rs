@@ -200,7 +200,7 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     /// SQLite: connections for direct reads on the hot paths (see `direct`).
-    readers: Option<std::sync::Arc<direct::Readers>>,
+    sqlite: Option<std::sync::Arc<direct::Direct>>,
     writer: writer::Writer,
     /// Counts protocol events after they commit, and times store operations.
     metrics: StoreMetrics,
@@ -290,22 +290,29 @@ impl Store {
         }
 
         let pool = pool_options.connect_with(connect).await?;
-        let (writer, readers) = match backend {
+        let (writer, sqlite) = match backend {
             // SQLite: the migration connection becomes the writer's sqlx connection, next to a
             // direct one for the hot paths.
             Backend::Sqlite => {
                 let path = sqlite_path(url)?;
                 let direct = direct::open(&path)?;
                 direct.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
-                sqlx::query(&format!("PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"))
-                    .execute(&mut admin)
-                    .await?;
+                sqlx::query(&format!(
+                    "PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"
+                ))
+                .execute(&mut admin)
+                .await?;
                 let writer = writer::Writer::spawn_batched(admin, direct, options.max_batch)
                     .map_err(|e| {
                         StoreError::Unavailable(format!("cannot start the writer: {e}"))
                     })?;
+                let checkpointer = direct::Checkpointer::spawn(&path)?;
                 let readers = direct::Readers::new(path, options.max_connections as usize);
-                (writer, Some(std::sync::Arc::new(readers)))
+                let direct = direct::Direct {
+                    readers,
+                    checkpointer,
+                };
+                (writer, Some(std::sync::Arc::new(direct)))
             }
             Backend::Postgres => {
                 admin.close().await?;
@@ -315,7 +322,7 @@ impl Store {
         Ok(Self {
             backend,
             pool,
-            readers,
+            sqlite,
             writer,
             metrics: StoreMetrics::default(),
         })
@@ -384,8 +391,8 @@ impl Store {
 
     /// Where a hot-path read runs: a direct SQLite reader, or the pool.
     fn read_via(&self) -> Result<direct::ReadVia<'_>, StoreError> {
-        Ok(match &self.readers {
-            Some(readers) => direct::ReadVia::Direct(readers.get()?),
+        Ok(match &self.sqlite {
+            Some(sqlite) => direct::ReadVia::Direct(sqlite.readers.get()?),
             None => direct::ReadVia::Pool(sql::PoolSql {
                 pool: &self.pool,
                 backend: self.backend,
@@ -405,8 +412,8 @@ impl Store {
     /// Closes the pool and stops the writer after the writes already queued.
     pub async fn close(&self) {
         self.writer.close().await;
-        if let Some(readers) = &self.readers {
-            readers.close();
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.close();
         }
         self.pool.close().await;
     }
