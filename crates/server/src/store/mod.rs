@@ -1,11 +1,14 @@
-//! Storage: SQLite (embedded default) and PostgreSQL behind one [`Store`], through `sqlx`'s `Any`
-//! driver so every query is written once.
+//! Storage: SQLite (embedded default) and PostgreSQL behind one [`Store`]. Queries are written
+//! once, with `$1`-style placeholders, and run by `sqlx`'s `Any` driver; the hot paths (token
+//! checks, client lookup, code redemption, refresh, revocation) are written against the small
+//! [`sql::Sql`] trait instead, which on SQLite calls SQLite directly (see `sql` and `direct`).
 //!
 //! # Durability and group commit
 //! Every write that hands out or changes a credential is durable before the caller sees `Ok`
 //! (product.md §7). On SQLite that means `synchronous=FULL` in WAL mode, where each commit costs
-//! an fsync; to stay fast, all writes go through one writer task that runs every waiting write in
-//! one transaction (each inside its own savepoint) and commits the batch once: group commit. On
+//! an fsync; to stay fast, all writes go through one writer thread that runs every waiting write
+//! in one transaction (each inside its own savepoint) and commits the batch once: group commit
+//! (two transactions when a batch mixes direct and sqlx writes, one per connection). On
 //! PostgreSQL each write is its own READ COMMITTED transaction from the pool, with
 //! `synchronous_commit = on` set by the store itself; PostgreSQL groups concurrent commits into
 //! shared WAL flushes. Many nodes may share one PostgreSQL: every race between them is decided
@@ -23,6 +26,9 @@
 //! accept them), use only `TEXT`, `BIGINT` and blob columns (the `Any` driver's common ground),
 //! and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
+//! A query on a hot path uses [`sql::Sql`] (`Store::read_via` for reads, [`Store::write_tx`]
+//! for writes), keeps its placeholders in order, and is a `&'static str` so that the direct
+//! driver's statement cache keeps it prepared.
 
 pub mod applications;
 pub mod audit;
