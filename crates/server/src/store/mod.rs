@@ -1,7 +1,7 @@
 //! Storage: SQLite (embedded default) and PostgreSQL behind one [`Store`]. Queries are written
 //! once, with `$1`-style placeholders, and run by `sqlx`'s `Any` driver; the hot paths (token
 //! checks, client lookup, code redemption, refresh, revocation) are written against the small
-//! [`sql::Sql`] trait instead, which on SQLite calls SQLite directly (see `sql` and `direct`).
+//! `sql::Sql` trait instead, which on SQLite calls SQLite directly (see `sql` and `direct`).
 //!
 //! # Durability and group commit
 //! Every write that hands out or changes a credential is durable before the caller sees `Ok`
@@ -26,7 +26,7 @@
 //! accept them), use only `TEXT`, `BIGINT` and blob columns (the `Any` driver's common ground),
 //! and keep time as epoch milliseconds.
 //! Reads take `&AnyPool`; writes take `&mut AnyConnection` and are run through [`Store::write`].
-//! A query on a hot path uses [`sql::Sql`] (`Store::read_via` for reads, [`Store::write_tx`]
+//! A query on a hot path uses `sql::Sql` (`Store::read_via` for reads, `Store::write_tx`
 //! for writes), keeps its placeholders in order, and is a `&'static str` so that the direct
 //! driver's statement cache keeps it prepared.
 
@@ -382,7 +382,7 @@ impl Store {
         result
     }
 
-    /// Runs a hot-path write (written against [`sql::Sql`]) like [`Store::write`]; on SQLite its
+    /// Runs a hot-path write (written against `sql::Sql`) like [`Store::write`]; on SQLite its
     /// statements run directly on the writer thread.
     pub(crate) async fn write_tx<T, F>(&self, op: F) -> Result<T, StoreError>
     where
