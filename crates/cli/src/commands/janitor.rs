@@ -28,8 +28,10 @@ pub async fn run(global: &Global, args: JanitorArgs) -> anyhow::Result<()> {
     let report = report?;
     output::print(args.json, &report, || {
         format!(
-            "removed {} codes, {} access tokens, {} refresh tokens, {} sessions, {} revoked grants in {} batches",
+            "removed {} codes, {} device codes, {} access tokens, {} refresh tokens, {} sessions, \
+             {} revoked grants in {} batches",
             report.authorization_codes,
+            report.device_codes,
             report.access_tokens,
             report.refresh_tokens,
             report.browser_sessions,

@@ -5,7 +5,12 @@
 //!   `margin_ms` ago: an expired credential is refused whether or not its row exists. Consumed
 //!   refresh tokens of live grants stay until they expire, so presenting a rotated-out token
 //!   is still detected as reuse (and revokes the grant) for as long as it could have worked.
-//! - grants revoked more than `revoked_retention_ms` ago, with everything still attached.
+//! - device codes likewise, once expired: a late poll gets `expired_token` either way.
+//! - grants revoked more than `revoked_retention_ms` ago, with the codes and device codes still
+//!   attached. Their access and refresh tokens are not looked up by grant (the token tables
+//!   have no index by grant, see the `token_tables_unindexed_by_grant` migration): every token
+//!   lookup joins its grant, so they are refused from the revocation on, and they go when they
+//!   expire like every other token.
 //!
 //! Each batch is one short write (a few thousand rows at most), so the writer is never held
 //! long and a pass over a huge backlog interleaves with live traffic.
@@ -41,6 +46,7 @@ impl Default for JanitorOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JanitorReport {
     pub authorization_codes: u64,
+    pub device_codes: u64,
     pub access_tokens: u64,
     pub refresh_tokens: u64,
     pub browser_sessions: u64,
@@ -50,8 +56,9 @@ pub struct JanitorReport {
 }
 
 /// `(table, key column, condition)`; `$1` is the cut-off time.
-const EXPIRED: [(&str, &str, &str); 4] = [
+const EXPIRED: [(&str, &str, &str); 5] = [
     ("authorization_codes", "code_hash", "expires_at < $1"),
+    ("device_codes", "device_code_hash", "expires_at < $1"),
     ("access_tokens", "token_hash", "expires_at < $1"),
     ("refresh_tokens", "token_hash", "expires_at < $1"),
     ("browser_sessions", "session_hash", "expires_at < $1"),
@@ -82,18 +89,19 @@ impl Store {
                 .await?;
             match i {
                 0 => report.authorization_codes = removed,
-                1 => report.access_tokens = removed,
-                2 => report.refresh_tokens = removed,
+                1 => report.device_codes = removed,
+                2 => report.access_tokens = removed,
+                3 => report.refresh_tokens = removed,
                 _ => report.browser_sessions = removed,
             }
         }
-        // Old revoked grants: first whatever still hangs off them, then the grants.
+        // Old revoked grants: first the rows whose foreign keys still point at them, then the
+        // grants.
         let cutoff = now - options.revoked_retention_ms;
         let old_grants = "SELECT grant_id FROM grants WHERE revoked_at < $1";
         for (table, key) in [
             ("authorization_codes", "code_hash"),
-            ("access_tokens", "token_hash"),
-            ("refresh_tokens", "token_hash"),
+            ("device_codes", "device_code_hash"),
         ] {
             let sql = format!(
                 "DELETE FROM {table} WHERE {key} IN \
@@ -110,8 +118,7 @@ impl Store {
                 .await?;
             match table {
                 "authorization_codes" => report.authorization_codes += removed,
-                "access_tokens" => report.access_tokens += removed,
-                _ => report.refresh_tokens += removed,
+                _ => report.device_codes += removed,
             }
         }
         let sql = "DELETE FROM grants WHERE grant_id IN \

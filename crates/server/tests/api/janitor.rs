@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use sqlx::AnyConnection;
-use ucoauth_server::store::janitor::JanitorOptions;
+use ucoauth_server::{config::ServerConfig, store::janitor::JanitorOptions};
 
 use crate::helpers::*;
 
@@ -96,38 +96,75 @@ async fn a_hundred_thousand_expired_tokens_go_in_bounded_batches_and_live_famili
 }
 
 #[tokio::test]
-async fn long_revoked_grants_are_removed_with_everything_attached() {
+async fn long_revoked_grants_go_with_their_codes_and_their_tokens_go_when_they_expire() {
     let server = TestServer::start().await;
     let (client_id, _) = server.app(|_| {}).await;
-    let (access, _) = server.tokens(&client_id).await;
-    let r = server
-        .post_form(
-            "/oauth/revoke",
-            &[("client_id", &client_id), ("token", &access)],
-        )
-        .await;
+    let (access, refresh) = server.tokens(&client_id).await;
+    // A second grant through the device flow: its device code points at the grant too.
+    let device = crate::device::authorize(&server, &client_id, "crm").await;
+    let device_code = crate::device::text(&device, "device_code");
+    crate::device::approve_or_deny(
+        &server,
+        &crate::device::text(&device, "user_code"),
+        "approve",
+    )
+    .await;
+    let r = crate::device::poll(&server, &client_id, &device_code).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let device_tokens: serde_json::Value = r.json().await.unwrap();
+    for token in [
+        &access,
+        &crate::device::text(&device_tokens, "access_token"),
+    ] {
+        let r = server
+            .post_form(
+                "/oauth/revoke",
+                &[("client_id", &client_id), ("token", token)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
     let options = JanitorOptions::default();
-    // Within the retention period nothing goes.
+    // Within the retention period no grant goes (the expired device code may).
     let report = server
         .store
         .janitor_pass(server.clock_now(), options)
         .await
         .unwrap();
     assert_eq!(report.grants, 0);
+    assert_eq!(count(&server, "grants").await, 2);
+
     server.clock.advance(options.revoked_retention_ms + 1);
     let report = server
         .store
         .janitor_pass(server.clock_now(), options)
         .await
         .unwrap();
-    assert_eq!(report.grants, 1);
-    for table in [
-        "grants",
-        "access_tokens",
-        "refresh_tokens",
-        "authorization_codes",
-    ] {
+    assert_eq!(report.grants, 2, "{report:?}");
+    for table in ["grants", "authorization_codes", "device_codes"] {
+        assert_eq!(count(&server, table).await, 0, "{table}");
+    }
+    // The tokens outlive their grant's row until they expire, and are refused meanwhile.
+    assert_eq!(count(&server, "refresh_tokens").await, 2);
+    assert_eq!(server.me(&access).await.status(), StatusCode::UNAUTHORIZED);
+    let r = server.refresh(&client_id, &refresh).await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+    // The test server runs with the default lifetimes.
+    let defaults = ServerConfig::new(
+        url::Url::parse(&server.base).unwrap(),
+        server.pepper.clone(),
+    );
+    server
+        .clock
+        .advance(defaults.refresh_ttl_ms + options.margin_ms + 1);
+    let report = server
+        .store
+        .janitor_pass(server.clock_now(), options)
+        .await
+        .unwrap();
+    assert_eq!(report.refresh_tokens, 2, "{report:?}");
+    for table in ["access_tokens", "refresh_tokens"] {
         assert_eq!(count(&server, table).await, 0, "{table}");
     }
 }
