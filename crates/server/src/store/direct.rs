@@ -3,7 +3,9 @@
 //! The writer thread owns one such connection next to its sqlx one (see `writer`). Reads take
 //! a connection from [`Readers`] and run on the caller's thread: a token check is a few
 //! indexed lookups in SQLite's page cache, microseconds, cheaper than handing the query to
-//! another thread and back. In WAL mode readers never wait for the writer.
+//! another thread and back. In WAL mode readers never wait for the writer; the one case where a
+//! reader meets SQLITE_BUSY (the WAL being restarted at that instant) waits on that worker
+//! thread until the restart is done, at most the 5 s busy timeout.
 
 use std::{
     path::{Path, PathBuf},
