@@ -275,3 +275,27 @@ async fn shutdown_finishes_the_request_in_flight_then_stops() {
     // The revocation was carried out, not cut off.
     assert_eq!(server.me(&access).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// SQLite: while another process holds the write lock past the busy timeout (5 s), a grant is
+/// answered 503 with `Retry-After` (nothing was written, try again), token checks keep working
+/// (WAL readers do not wait for writers), and the same request succeeds once the lock is gone.
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_is_503_for_writes_while_reads_go_on() {
+    let server = TestServer::start().await;
+    let Some(path) = server.db.sqlite_path() else {
+        return; // PostgreSQL: lock waits end in statement_timeout, covered by the cluster tests.
+    };
+    let (client_id, _) = server.app(|_| {}).await;
+    let (access, refresh) = server.tokens(&client_id).await;
+
+    let holder = rusqlite::Connection::open(path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let r = server.refresh(&client_id, &refresh).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(server.me(&access).await.status(), StatusCode::OK);
+    holder.execute_batch("ROLLBACK").unwrap();
+
+    let r = server.refresh(&client_id, &refresh).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
