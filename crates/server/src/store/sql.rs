@@ -71,6 +71,32 @@ fn bind_all<'q>(mut query: AnyQuery<'q>, args: &[Arg<'q>]) -> AnyQuery<'q> {
     query
 }
 
+/// `fetch_row` through any sqlx executor (a connection or the pool).
+async fn sqlx_fetch_row<'e, T, F>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sql: &'static str,
+    args: &[Arg<'_>],
+    map: F,
+) -> Result<Option<T>, StoreError>
+where
+    F: FnOnce(&dyn Columns) -> Result<T, StoreError>,
+{
+    let row = bind_all(sqlx::query(sql), args)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(|r| map(r)).transpose()
+}
+
+/// `exec` through any sqlx executor.
+async fn sqlx_exec<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sql: &'static str,
+    args: &[Arg<'_>],
+) -> Result<u64, StoreError> {
+    let done = bind_all(sqlx::query(sql), args).execute(executor).await?;
+    Ok(done.rows_affected())
+}
+
 impl Sql for AnyConnection {
     fn backend(&self) -> Backend {
         if AnyConnection::backend_name(self) == <sqlx::Postgres as sqlx::Database>::NAME {
@@ -90,15 +116,11 @@ impl Sql for AnyConnection {
         T: Send,
         F: FnOnce(&dyn Columns) -> Result<T, StoreError> + Send,
     {
-        let row = bind_all(sqlx::query(sql), args)
-            .fetch_optional(&mut *self)
-            .await?;
-        row.as_ref().map(|r| map(r)).transpose()
+        sqlx_fetch_row(&mut *self, sql, args, map).await
     }
 
     async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(sql), args).execute(&mut *self).await?;
-        Ok(done.rows_affected())
+        sqlx_exec(&mut *self, sql, args).await
     }
 }
 
@@ -123,38 +145,42 @@ impl Sql for PoolSql<'_> {
         T: Send,
         F: FnOnce(&dyn Columns) -> Result<T, StoreError> + Send,
     {
-        let row = bind_all(sqlx::query(sql), args)
-            .fetch_optional(self.pool)
-            .await?;
-        row.as_ref().map(|r| map(r)).transpose()
+        sqlx_fetch_row(self.pool, sql, args, map).await
     }
 
     async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let done = bind_all(sqlx::query(sql), args).execute(self.pool).await?;
-        Ok(done.rows_affected())
+        sqlx_exec(self.pool, sql, args).await
     }
 }
 
-impl Columns for AnyRow {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
+/// Implements [`Columns`] for a driver's row type through its typed getter.
+macro_rules! columns_through {
+    ($row:ty, $get:ident) => {
+        impl Columns for $row {
+            fn text(&self, i: usize) -> Result<String, StoreError> {
+                Ok(self.$get(i)?)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+                Ok(self.$get(i)?)
+            }
+            fn int(&self, i: usize) -> Result<i64, StoreError> {
+                Ok(self.$get(i)?)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+                Ok(self.$get(i)?)
+            }
+            fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+                Ok(self.$get(i)?)
+            }
+            fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(self.$get(i)?)
+            }
+        }
+    };
 }
+
+columns_through!(AnyRow, try_get);
+columns_through!(rusqlite::Row<'_>, get);
 
 // ---- SQLite, directly ----------------------------------------------------------------------
 
@@ -216,27 +242,6 @@ impl Sql for rusqlite::Connection {
     async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         let mut statement = prepare(self, sql, args)?;
         Ok(statement.raw_execute()? as u64)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.get(i)?)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.get(i)?)
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        Ok(self.get(i)?)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.get(i)?)
-    }
-    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(self.get(i)?)
-    }
-    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.get(i)?)
     }
 }
 
