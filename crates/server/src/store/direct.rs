@@ -44,7 +44,7 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
 /// Copies committed pages from the WAL into the database file on a thread of its own, with
 /// `PASSIVE` checkpoints that never block the writer or readers, so that the writer's own
