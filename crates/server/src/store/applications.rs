@@ -19,16 +19,25 @@ use crate::{
     },
 };
 
-const COLUMNS: &str = "client_id, owner_merchant_id, name, description, developer_name, \
-     developer_email, developer_url, redirect_uris, scopes, require_secret, require_pkce, \
-     profile, secret_hash, secret_hint, created_at, updated_at";
+/// The columns [`from_row`] reads, in its order (a macro, so that constant queries can embed
+/// it with `concat!`).
+macro_rules! columns {
+    () => {
+        "client_id, owner_merchant_id, name, description, developer_name, developer_email, \
+         developer_url, redirect_uris, scopes, require_secret, require_pkce, profile, \
+         secret_hash, secret_hint, created_at, updated_at"
+    };
+}
 
-/// A live application by client_id (the same columns as [`COLUMNS`]; a hot path, so a
-/// constant: the direct driver caches statements by their text).
-const FIND_LIVE: &str = "SELECT client_id, owner_merchant_id, name, description, developer_name, \
-     developer_email, developer_url, redirect_uris, scopes, require_secret, require_pkce, \
-     profile, secret_hash, secret_hint, created_at, updated_at \
-     FROM applications WHERE client_id = $1 AND deleted_at IS NULL";
+const COLUMNS: &str = columns!();
+
+/// A live application by client_id: a hot path, so a constant (the direct driver caches
+/// statements by their text).
+const FIND_LIVE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM applications WHERE client_id = $1 AND deleted_at IS NULL"
+);
 
 fn from_row(r: &dyn Columns) -> Result<Application, StoreError> {
     let client_id = r.text(0)?;

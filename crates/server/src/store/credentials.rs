@@ -9,7 +9,10 @@
 
 use crate::domain::secret::{Digest, Peppers, Purpose};
 
-use super::{Store, StoreError};
+use super::{
+    sql::{Arg, Sql},
+    Store, StoreError,
+};
 
 /// Credentials stored by their keyed hash, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +58,11 @@ impl Store {
             return Ok(current);
         }
         self.timed("resolve_digest", async {
+            let mut db = self.read_via()?;
             for digest in peppers.digests(kind.purpose(), value) {
                 // Only whether a row exists matters; nothing is decoded.
-                let found = sqlx::query(kind.exists_sql())
-                    .bind(digest.to_vec())
-                    .fetch_optional(self.pool())
+                let found = db
+                    .fetch_row(kind.exists_sql(), &[Arg::Blob(&digest)], |_| Ok(()))
                     .await?;
                 if found.is_some() {
                     return Ok(digest);

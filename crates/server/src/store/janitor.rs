@@ -55,15 +55,6 @@ pub struct JanitorReport {
     pub batches: u64,
 }
 
-/// `(table, key column, condition)`; `$1` is the cut-off time.
-const EXPIRED: [(&str, &str, &str); 5] = [
-    ("authorization_codes", "code_hash", "expires_at < $1"),
-    ("device_codes", "device_code_hash", "expires_at < $1"),
-    ("access_tokens", "token_hash", "expires_at < $1"),
-    ("refresh_tokens", "token_hash", "expires_at < $1"),
-    ("browser_sessions", "session_hash", "expires_at < $1"),
-];
-
 impl Store {
     /// One janitor pass at time `now`.
     pub async fn janitor_pass(
@@ -73,12 +64,28 @@ impl Store {
     ) -> Result<JanitorReport, StoreError> {
         let mut report = JanitorReport::default();
         let mut budget = options.max_batches;
-        for (i, (table, key, condition)) in EXPIRED.iter().enumerate() {
+        // `(table, key column, where the count goes)`.
+        let expired = [
+            (
+                "authorization_codes",
+                "code_hash",
+                &mut report.authorization_codes,
+            ),
+            ("device_codes", "device_code_hash", &mut report.device_codes),
+            ("access_tokens", "token_hash", &mut report.access_tokens),
+            ("refresh_tokens", "token_hash", &mut report.refresh_tokens),
+            (
+                "browser_sessions",
+                "session_hash",
+                &mut report.browser_sessions,
+            ),
+        ];
+        for (table, key, removed) in expired {
             let sql = format!(
                 "DELETE FROM {table} WHERE {key} IN \
-                 (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
+                 (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2)"
             );
-            let removed = self
+            *removed += self
                 .delete_in_batches(
                     &sql,
                     now - options.margin_ms,
@@ -87,27 +94,25 @@ impl Store {
                     &mut report.batches,
                 )
                 .await?;
-            match i {
-                0 => report.authorization_codes = removed,
-                1 => report.device_codes = removed,
-                2 => report.access_tokens = removed,
-                3 => report.refresh_tokens = removed,
-                _ => report.browser_sessions = removed,
-            }
         }
         // Old revoked grants: first the rows whose foreign keys still point at them, then the
         // grants.
         let cutoff = now - options.revoked_retention_ms;
         let old_grants = "SELECT grant_id FROM grants WHERE revoked_at < $1";
-        for (table, key) in [
-            ("authorization_codes", "code_hash"),
-            ("device_codes", "device_code_hash"),
-        ] {
+        let attached = [
+            (
+                "authorization_codes",
+                "code_hash",
+                &mut report.authorization_codes,
+            ),
+            ("device_codes", "device_code_hash", &mut report.device_codes),
+        ];
+        for (table, key, removed) in attached {
             let sql = format!(
                 "DELETE FROM {table} WHERE {key} IN \
                  (SELECT {key} FROM {table} WHERE grant_id IN ({old_grants}) LIMIT $2)"
             );
-            let removed = self
+            *removed += self
                 .delete_in_batches(
                     &sql,
                     cutoff,
@@ -116,10 +121,6 @@ impl Store {
                     &mut report.batches,
                 )
                 .await?;
-            match table {
-                "authorization_codes" => report.authorization_codes += removed,
-                _ => report.device_codes += removed,
-            }
         }
         let sql = "DELETE FROM grants WHERE grant_id IN \
                    (SELECT grant_id FROM grants WHERE revoked_at < $1 LIMIT $2)";
