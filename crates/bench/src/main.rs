@@ -144,14 +144,15 @@ async fn main() -> anyhow::Result<()> {
                 );
                 eprintln!(
                     "  {:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  \
-                     cpu {:>5.0} µs/req  cs {:>5.1}/req",
+                     cpu {:>5.0} µs/req  cs {:>5.1}/req  bench cpu {:>4.0} µs/req",
                     f.workload,
                     f.req_per_s,
                     f.p50_ms,
                     f.p99_ms,
                     f.errors,
                     f.server_cpu_us_per_req,
-                    f.context_switches_per_req
+                    f.context_switches_per_req,
+                    f.bench_cpu_us_per_req
                 );
                 server.reset_peak_rss();
                 all.push((run, f));

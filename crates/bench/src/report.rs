@@ -19,6 +19,8 @@ pub struct Figures {
     pub server_cpu_us_per_req: f64,
     /// Server context switches per successful request.
     pub context_switches_per_req: f64,
+    /// The load generator's own CPU time per successful request, in microseconds.
+    pub bench_cpu_us_per_req: f64,
 }
 
 /// Latencies in microseconds → figures (ratio filled in later).
@@ -55,6 +57,7 @@ pub fn figures(
         // USER_HZ is 100 on Linux: one tick is 10 ms.
         server_cpu_us_per_req: per_req(usage.cpu_ticks as f64 * 10_000.0),
         context_switches_per_req: per_req(usage.context_switches as f64),
+        bench_cpu_us_per_req: per_req(usage.bench_cpu_ticks as f64 * 10_000.0),
     }
 }
 
@@ -67,12 +70,12 @@ pub fn median(mut runs: Vec<Figures>) -> Option<Figures> {
 
 pub fn markdown(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "| workload | conc. | requests | errors | req/s | ratio to baseline | p50 ms | p99 ms | peak RSS MiB | server CPU µs/req | ctx switches/req |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | conc. | requests | errors | req/s | ratio to baseline | p50 ms | p99 ms | peak RSS MiB | server CPU µs/req | ctx switches/req | bench CPU µs/req |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} | {:.0} |\n",
             r.workload,
             r.concurrency,
             r.requests,
@@ -83,7 +86,8 @@ pub fn markdown(rows: &[Figures]) -> String {
             r.p99_ms,
             r.peak_rss_mib,
             r.server_cpu_us_per_req,
-            r.context_switches_per_req
+            r.context_switches_per_req,
+            r.bench_cpu_us_per_req
         ));
     }
     out

@@ -24,6 +24,9 @@ pub struct Usage {
     pub cpu_ticks: u64,
     /// Voluntary + involuntary context switches, summed over the threads alive now.
     pub context_switches: u64,
+    /// The load generator's own CPU time (this process), in clock ticks: what the benchmark
+    /// takes from the two cores the server shares with it.
+    pub bench_cpu_ticks: u64,
 }
 
 /// How to run the `ucoauth` binary against one database.
@@ -126,22 +129,13 @@ impl Server {
         Usage {
             cpu_ticks: now.cpu_ticks.saturating_sub(mark.cpu_ticks),
             context_switches: now.context_switches.saturating_sub(mark.context_switches),
+            bench_cpu_ticks: now.bench_cpu_ticks.saturating_sub(mark.bench_cpu_ticks),
         }
     }
 
     fn usage(&self) -> Usage {
         let proc_dir = format!("/proc/{}", self.pid);
-        // Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the name.
-        let cpu_ticks = std::fs::read_to_string(format!("{proc_dir}/stat"))
-            .ok()
-            .and_then(|stat| {
-                let after_name = stat.rsplit_once(')')?.1;
-                let fields: Vec<&str> = after_name.split_whitespace().collect();
-                let utime: u64 = fields.get(11)?.parse().ok()?;
-                let stime: u64 = fields.get(12)?.parse().ok()?;
-                Some(utime + stime)
-            })
-            .unwrap_or(0);
+        let server_ticks = cpu_ticks(&proc_dir);
         let mut context_switches = 0;
         if let Ok(tasks) = std::fs::read_dir(format!("{proc_dir}/task")) {
             for task in tasks.flatten() {
@@ -156,8 +150,9 @@ impl Server {
             }
         }
         Usage {
-            cpu_ticks,
+            cpu_ticks: server_ticks,
             context_switches,
+            bench_cpu_ticks: cpu_ticks("/proc/self"),
         }
     }
 
@@ -165,6 +160,21 @@ impl Server {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// User + system CPU time of a process, in clock ticks: fields 14 and 15 of `/proc/PID/stat`,
+/// counted after the ")" that ends the name.
+fn cpu_ticks(proc_dir: &str) -> u64 {
+    std::fs::read_to_string(format!("{proc_dir}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0)
 }
 
 /// The `ucoauth` binary beside this one (both are built into the same target directory).

@@ -5,6 +5,18 @@
 //! values (argon2 is for human passwords), and without the pepper, which never enters the
 //! database, a dump of the database is useless. The purpose label keeps a value of one kind from
 //! ever matching a row of another kind.
+//!
+//! # Keys in issue order
+//! Access tokens, refresh tokens and authorization codes are minted by the thousand per second,
+//! and a key made only of a hash lands on a random page of its table's index: one more page
+//! written per credential, at commit and again at checkpoint. So these three are minted as 264
+//! bits: the issue time in milliseconds (48 bits), then 216 random bits (44 characters; RFC 6749
+//! §10.10 asks for at least 128 bits an attacker cannot guess). Their stored key keeps the
+//! time in front of the keyed hash: `time || HMAC(...)[..26]`, so new keys sort after the
+//! previous ones and every insert goes to the index's last page. The 208 bits of hash left are
+//! as good a lookup key as 256: without the pepper nobody can produce a value that matches
+//! one. A value of any other length (a 43-character credential minted before this scheme, or
+//! a forgery) is keyed by the whole hash as before, and so keeps working or keeps failing.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use hmac::{Hmac, Mac};
@@ -12,6 +24,8 @@ use rand::{rngs::OsRng, RngCore};
 use sha2::Sha256;
 use std::fmt;
 use subtle::ConstantTimeEq;
+
+use crate::clock::Millis;
 
 /// What a hashed value is; part of the hash input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +45,14 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Whether credentials of this kind are keyed in issue order (see the module docs).
+    fn ordered(self) -> bool {
+        matches!(
+            self,
+            Self::AccessToken | Self::RefreshToken | Self::AuthorizationCode
+        )
+    }
+
     fn label(self) -> &'static [u8] {
         match self {
             Self::AuthorizationCode => b"code",
@@ -93,7 +115,16 @@ impl Pepper {
         mac.update(purpose.label());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.finalize().into_bytes().into()
+        let hash: Digest = mac.finalize().into_bytes().into();
+        match issue_time(purpose, value) {
+            Some(time) => {
+                let mut key = [0u8; 32];
+                key[..TIME_BYTES].copy_from_slice(&time);
+                key[TIME_BYTES..].copy_from_slice(&hash[..32 - TIME_BYTES]);
+                key
+            }
+            None => hash,
+        }
     }
 
     /// A deterministic token derived from `value` (used for CSRF tokens bound to a session).
@@ -168,6 +199,35 @@ pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+/// Length of an ordered credential's bytes: the issue time, then random bytes.
+const ORDERED_BYTES: usize = 33;
+/// The issue time at the front of an ordered credential: milliseconds, 48 bits, big-endian.
+const TIME_BYTES: usize = 6;
+
+/// A new access token, refresh token or authorization code, issued at `now`: its stored key
+/// sorts in issue order (see the module docs). 44 characters, base64url without padding.
+pub fn new_ordered_token(now: Millis) -> String {
+    let mut bytes = random_bytes::<ORDERED_BYTES>();
+    let millis = u64::try_from(now).unwrap_or(0).to_be_bytes();
+    bytes[..TIME_BYTES].copy_from_slice(&millis[8 - TIME_BYTES..]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The issue time in front of `value`, if `purpose` is ordered and `value` has the shape
+/// [`new_ordered_token`] gives.
+fn issue_time(purpose: Purpose, value: &str) -> Option<[u8; TIME_BYTES]> {
+    if !purpose.ordered() || value.len() != 44 {
+        return None;
+    }
+    let mut bytes = [0u8; ORDERED_BYTES];
+    let decoded = URL_SAFE_NO_PAD.decode_slice(value, &mut bytes).ok()?;
+    (decoded == ORDERED_BYTES).then(|| {
+        let mut time = [0u8; TIME_BYTES];
+        time.copy_from_slice(&bytes[..TIME_BYTES]);
+        time
+    })
+}
+
 /// A new client_id in UltraCart's format: 32 lowercase hex characters.
 pub fn new_client_id() -> String {
     hex::encode(random_bytes::<16>())
@@ -214,6 +274,57 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ordered_tokens_are_44_url_safe_characters_and_their_keys_sort_by_issue_time() {
+        let pepper = Pepper::generate();
+        let mut keys = Vec::new();
+        for now in [1_790_000_000_000, 1_790_000_000_001, 1_790_000_060_000] {
+            for _ in 0..20 {
+                let token = new_ordered_token(now);
+                assert_eq!(token.len(), 44);
+                assert!(token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+                let key = pepper.digest(Purpose::RefreshToken, &token);
+                assert_eq!(key[..TIME_BYTES], now.to_be_bytes()[2..]);
+                // The rest is the keyed hash, so the pepper still decides the key.
+                assert_ne!(
+                    key,
+                    Pepper::generate().digest(Purpose::RefreshToken, &token)
+                );
+                keys.push((now, key));
+            }
+        }
+        for pair in keys.windows(2) {
+            if pair[0].0 < pair[1].0 {
+                assert!(pair[0].1 < pair[1].1);
+            }
+        }
+        // Unordered kinds, and values of another shape, keep the whole hash.
+        let token = new_ordered_token(1_790_000_000_000);
+        let whole = |purpose, value: &str| -> Digest {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&pepper.0).unwrap();
+            mac.update(Purpose::label(purpose));
+            mac.update(&[0]);
+            mac.update(value.as_bytes());
+            mac.finalize().into_bytes().into()
+        };
+        assert_eq!(
+            pepper.digest(Purpose::Session, &token),
+            whole(Purpose::Session, &token)
+        );
+        let legacy = new_token();
+        assert_eq!(
+            pepper.digest(Purpose::AccessToken, &legacy),
+            whole(Purpose::AccessToken, &legacy)
+        );
+        let not_base64 = "*".repeat(44);
+        assert_eq!(
+            pepper.digest(Purpose::AccessToken, &not_base64),
+            whole(Purpose::AccessToken, &not_base64)
+        );
     }
 
     #[test]

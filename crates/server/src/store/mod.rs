@@ -5,10 +5,12 @@
 //!
 //! # Durability and group commit
 //! Every write that hands out or changes a credential is durable before the caller sees `Ok`
-//! (product.md §7). On SQLite that means `synchronous=FULL` in WAL mode, where each commit costs
-//! an fsync; to stay fast, all writes go through one writer thread that runs every waiting write
-//! in one transaction (each inside its own savepoint) and commits the batch once: group commit
-//! (two transactions when a batch mixes direct and sqlx writes, one per connection). On
+//! (product.md §7). On SQLite each commit must reach the WAL file on disk (an fsync); to stay
+//! fast, all writes go through one writer thread that runs every waiting write in one
+//! transaction (each inside its own savepoint) and commits the batch once: group commit (two
+//! transactions when a batch mixes direct and sqlx writes, one per connection). The fsync of the
+//! hot-path batches runs on a thread of its own, which answers their callers once it is done,
+//! while the writer goes on with the next batch (see `durable`). On
 //! PostgreSQL each write is its own READ COMMITTED transaction from the pool, with
 //! `synchronous_commit = on` set by the store itself; PostgreSQL groups concurrent commits into
 //! shared WAL flushes. Many nodes may share one PostgreSQL: every race between them is decided
@@ -35,6 +37,7 @@ pub mod audit;
 pub mod credentials;
 pub mod devices;
 mod direct;
+mod durable;
 pub mod grants;
 pub mod janitor;
 pub mod keys;
@@ -303,15 +306,19 @@ impl Store {
                 let path = sqlite_path(url)?;
                 let direct = direct::open(&path)?;
                 direct.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+                // Its commits are made durable by the syncer, off the writer thread.
+                direct.pragma_update(None, "synchronous", "NORMAL")?;
+                let syncer = durable::Syncer::spawn(&path)?;
                 sqlx::query(&format!(
                     "PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"
                 ))
                 .execute(&mut admin)
                 .await?;
-                let writer = writer::Writer::spawn_batched(admin, direct, options.max_batch)
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("cannot start the writer: {e}"))
-                    })?;
+                let writer =
+                    writer::Writer::spawn_batched(admin, direct, syncer, options.max_batch)
+                        .map_err(|e| {
+                            StoreError::Unavailable(format!("cannot start the writer: {e}"))
+                        })?;
                 let checkpointer = direct::Checkpointer::spawn(&path)?;
                 let readers = direct::Readers::new(path, options.max_connections as usize);
                 let direct = direct::Direct {

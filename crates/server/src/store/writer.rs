@@ -4,10 +4,12 @@ use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{sql::Tx, StoreError, WriteFuture};
+use super::{
+    durable::{Completion, Settled, Syncer},
+    sql::Tx,
+    StoreError, WriteFuture,
+};
 
-/// Hands the outcome to the waiting caller once the batch's fate is known.
-type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// A write through sqlx: runs against the writer's sqlx connection, reports whether it succeeded.
 type SqlxJob =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
@@ -71,6 +73,7 @@ impl Writer {
     pub(super) fn spawn_batched(
         conn: AnyConnection,
         direct: rusqlite::Connection,
+        syncer: Syncer,
         max_batch: usize,
     ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(max_batch.max(1) * 4);
@@ -82,12 +85,14 @@ impl Writer {
         std::thread::Builder::new()
             .name("ucoauth-writer".into())
             .spawn(move || {
-                runtime.block_on(async move {
+                runtime.block_on(async {
                     tokio::select! {
-                        () = run_batches(conn, direct, jobs, max_batch.max(1)) => {}
+                        () = run_batches(conn, direct, &syncer, jobs, max_batch.max(1)) => {}
                         _ = asked => {}
                     }
                 });
+                // Batches already committed are answered once synced, before `close` returns.
+                let _ = syncer.finish();
                 let _ = finished.send(());
             })?;
         Ok(Self::Batched {
@@ -177,6 +182,7 @@ async fn submit<T>(
 async fn run_batches(
     mut conn: AnyConnection,
     mut direct: rusqlite::Connection,
+    syncer: &Syncer,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
 ) {
@@ -191,26 +197,37 @@ async fn run_batches(
                 Job::Tx(job) => tx_jobs.push(job),
             }
         }
+        // The direct connection commits without an fsync (see `durable`): its answers wait
+        // for the syncer. The sqlx connection's commit syncs by itself, but its answers take
+        // the same queue so that callers hear of batches in the order they committed.
         if !tx_jobs.is_empty() {
             let error = run_direct_batch(&mut direct, &mut tx_jobs, &mut completions).await;
-            complete(error, &mut completions);
+            hand_over(syncer, error.is_none(), error, &mut completions);
         }
         if !sqlx_jobs.is_empty() {
             let error = run_one_batch(&mut conn, &mut sqlx_jobs, &mut completions).await;
-            complete(error, &mut completions);
+            hand_over(syncer, false, error, &mut completions);
         }
     }
     let _ = conn.close().await;
 }
 
 /// Answers the callers of a batch once its commit (or rollback) is known.
-fn complete(error: Option<StoreError>, completions: &mut Vec<Completion>) {
+/// Passes a finished batch's answers to the syncer, which gives them out once durable.
+fn hand_over(
+    syncer: &Syncer,
+    needs_sync: bool,
+    error: Option<StoreError>,
+    completions: &mut Vec<Completion>,
+) {
     if let Some(e) = &error {
         tracing::error!(error = %e, "group commit failed; the batch was rolled back");
     }
-    for completion in completions.drain(..) {
-        completion(error.as_ref());
-    }
+    syncer.send(Settled {
+        needs_sync,
+        error,
+        completions: std::mem::take(completions),
+    });
 }
 
 /// Runs one batch of hot-path jobs in one transaction on the direct connection. Each job of a

@@ -454,8 +454,8 @@ pub async fn post(
         }
     }
 
-    let code = secret::new_token();
     let now = state.now();
+    let code = secret::new_ordered_token(now);
     let grant_id = secret::new_id();
     let approval = NewApproval {
         grant_id: grant_id.clone(),

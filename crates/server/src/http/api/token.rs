@@ -119,8 +119,8 @@ async fn exchange_checked(
     credentials.authenticate(&app, &policy, state.config.peppers())?;
 
     let now = state.now();
-    let access = secret::new_token();
-    let refresh = secret::new_token();
+    let access = secret::new_ordered_token(now);
+    let refresh = secret::new_ordered_token(now);
     let pepper = &state.config.pepper;
     let tokens = NewTokens {
         access_hash: pepper.digest(Purpose::AccessToken, &access),
