@@ -147,48 +147,8 @@ impl RevokeReason {
 impl Store {
     /// Records an approval: a new grant and its authorization code.
     pub async fn approve(&self, approval: NewApproval) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO grants (grant_id, merchant_id, client_id, user_id, scopes, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&approval.grant_id)
-                .bind(&approval.merchant_id)
-                .bind(&approval.client_id)
-                .bind(&approval.user_id)
-                .bind(approval.scopes.to_wire())
-                .bind(approval.now)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, \
-                     redirect_uri_explicit, code_challenge, code_challenge_method, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(approval.code_hash.to_vec())
-                .bind(&approval.grant_id)
-                .bind(&approval.redirect_uri)
-                .bind(i64::from(approval.redirect_uri_explicit))
-                .bind(approval.code_challenge)
-                .bind(approval.code_challenge_method.map(str::to_owned))
-                .bind(approval.now)
-                .bind(approval.code_expires_at)
-                .execute(&mut *conn)
-                .await?;
-                for kind in [AuditKind::ConsentGiven, AuditKind::CodeIssued] {
-                    let event = AuditEvent::new(kind)
-                        .merchant(approval.merchant_id.as_str())
-                        .client(approval.client_id.as_str())
-                        .grant(approval.grant_id.as_str())
-                        .user(approval.user_id.as_str())
-                        .ip(approval.origin.client_ip.clone());
-                    record(conn, &event, approval.now).await?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+        self.write_tx(move |mut tx| Box::pin(async move { approve(&mut tx, approval).await }))
+            .await?;
         self.metrics().grant_issued();
         Ok(())
     }
@@ -429,6 +389,49 @@ pub(crate) fn access_grant_from_row(r: &dyn Columns) -> Result<AccessGrant, Stor
         application_name: r.text(7)?,
         grant_id,
     })
+}
+
+async fn approve(conn: &mut impl Sql, approval: NewApproval) -> Result<(), StoreError> {
+    let scopes = approval.scopes.to_wire();
+    conn.exec(
+        "INSERT INTO grants (grant_id, merchant_id, client_id, user_id, scopes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            Arg::Text(&approval.grant_id),
+            Arg::Text(&approval.merchant_id),
+            Arg::Text(&approval.client_id),
+            Arg::Text(&approval.user_id),
+            Arg::Text(&scopes),
+            Arg::Int(approval.now),
+        ],
+    )
+    .await?;
+    conn.exec(
+        "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, \
+         redirect_uri_explicit, code_challenge, code_challenge_method, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            Arg::Blob(&approval.code_hash),
+            Arg::Text(&approval.grant_id),
+            Arg::Text(&approval.redirect_uri),
+            Arg::Int(i64::from(approval.redirect_uri_explicit)),
+            Arg::OptText(approval.code_challenge.as_deref()),
+            Arg::OptText(approval.code_challenge_method),
+            Arg::Int(approval.now),
+            Arg::Int(approval.code_expires_at),
+        ],
+    )
+    .await?;
+    for kind in [AuditKind::ConsentGiven, AuditKind::CodeIssued] {
+        let event = AuditEvent::new(kind)
+            .merchant(approval.merchant_id.as_str())
+            .client(approval.client_id.as_str())
+            .grant(approval.grant_id.as_str())
+            .user(approval.user_id.as_str())
+            .ip(approval.origin.client_ip.clone());
+        record(conn, &event, approval.now).await?;
+    }
+    Ok(())
 }
 
 /// A code with its grant, as a redemption reads it.

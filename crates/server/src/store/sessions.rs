@@ -1,9 +1,10 @@
 //! Browser sessions of signed-in merchant users. Kept in the database, not in a node's memory,
 //! so any node can serve any page of a flow.
 
-use sqlx::Row;
-
-use super::{Store, StoreError};
+use super::{
+    sql::{Arg, Sql},
+    Store, StoreError,
+};
 use crate::{
     clock::Millis,
     domain::{model::User, secret::Digest},
@@ -35,26 +36,28 @@ impl Store {
         .await
     }
 
-    /// The user of a live session.
+    /// The user of a live session. On every page of a browser flow, so on the hot path
+    /// (`sql::Sql`).
     pub async fn find_session(
         &self,
         session_hash: &Digest,
         now: Millis,
     ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(
-            "SELECT u.user_id, u.merchant_id, u.login FROM browser_sessions s \
-             JOIN users u ON u.user_id = s.user_id \
-             WHERE s.session_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(session_hash.to_vec())
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| User {
-            user_id: r.get(0),
-            merchant_id: r.get(1),
-            login: r.get(2),
-        }))
+        self.read_via()?
+            .fetch_row(
+                "SELECT u.user_id, u.merchant_id, u.login FROM browser_sessions s \
+                 JOIN users u ON u.user_id = s.user_id \
+                 WHERE s.session_hash = $1 AND s.expires_at > $2",
+                &[Arg::Blob(session_hash), Arg::Int(now)],
+                |r| {
+                    Ok(User {
+                        user_id: r.text(0)?,
+                        merchant_id: r.text(1)?,
+                        login: r.text(2)?,
+                    })
+                },
+            )
+            .await
     }
 
     pub async fn delete_session(&self, session_hash: Digest) -> Result<(), StoreError> {
