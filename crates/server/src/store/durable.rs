@@ -68,23 +68,32 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("ucoauth-sync".into())
             .spawn(move || {
+                // Set by the first failed fsync, and kept: after a failed writeback the kernel
+                // may have dropped the pages it could not write and report later fsyncs as
+                // successful, so nothing written since can be called durable (PostgreSQL
+                // stops for the same reason). Writes answer 503 until the server restarts,
+                // and SQLite's recovery then keeps what really reached the disk.
+                let mut failed: Option<StoreError> = None;
                 while let Ok(first) = settled.recv() {
                     // Everything that settled while the last fsync ran shares this one.
                     let group: Vec<Settled> =
                         std::iter::once(first).chain(settled.try_iter()).collect();
-                    let synced = if group.iter().any(|s| s.needs_sync) {
+                    if failed.is_none() && group.iter().any(|s| s.needs_sync) {
                         counted.fetch_add(1, Ordering::Relaxed);
-                        wal.sync().map_err(|e| {
-                            tracing::error!(error = %e, "fsync of the SQLite WAL failed");
-                            StoreError::Unavailable(format!(
-                                "the commit could not be made durable (fsync of the WAL: {e})"
-                            ))
-                        })
-                    } else {
-                        Ok(())
-                    };
+                        if let Err(e) = wal.sync() {
+                            tracing::error!(
+                                error = %e,
+                                "fsync of the SQLite WAL failed: no write will succeed until \
+                                 the server is restarted"
+                            );
+                            failed = Some(StoreError::Unavailable(format!(
+                                "the database could not make a commit durable (fsync of the \
+                                 WAL: {e}); the server must be restarted"
+                            )));
+                        }
+                    }
                     for batch in group {
-                        let error = batch.error.as_ref().or(synced.as_ref().err());
+                        let error = batch.error.as_ref().or(failed.as_ref());
                         for completion in batch.completions {
                             completion(error);
                         }
@@ -210,6 +219,29 @@ mod tests {
         wal.sync().unwrap();
         let followed = wal.file.metadata().unwrap().ino();
         assert_eq!(followed, std::fs::metadata(wal_path(&db)).unwrap().ino());
+    }
+
+    #[test]
+    fn after_a_failed_fsync_every_answer_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        // fsync of a character device fails (EINVAL): a disk that refuses to sync.
+        std::os::unix::fs::symlink("/dev/full", wal_path(&db)).unwrap();
+        let syncer = Syncer::spawn(&db).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for (batch, needs_sync) in [true, false, true].into_iter().enumerate() {
+            syncer.send(Settled {
+                needs_sync,
+                error: None,
+                completions: recorder(&log, batch * 2..batch * 2 + 2),
+            });
+            // One batch per fsync attempt, so the first fails on its own.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(syncer.finish(), 1, "no fsync is tried once one failed");
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 6);
+        assert!(log.iter().all(|(_, failed)| *failed), "{log:?}");
     }
 
     #[test]
