@@ -17,15 +17,15 @@
 //! told it did.
 //!
 //! Why fsync of our own descriptor is enough: the WAL is one file, and `fdatasync` writes back
-//! all of the file's data, whatever descriptor wrote it. SQLite keeps the file while any
-//! connection is open (the writer's always is); a checkpoint may truncate it or start it over,
-//! but a checkpoint under `NORMAL` syncs the WAL before it copies pages, and the database file
-//! after. If the file was ever deleted and created again, the syncer notices (no links left)
-//! and follows it.
+//! all of the file's data, whatever descriptor wrote it. The file cannot be replaced under the
+//! descriptor: in WAL mode every open connection holds a shared lock on the database file, so
+//! while the writer's connection is open no other connection, in this process or another, can
+//! delete the WAL on close or leave WAL mode (checked: another process gets "database is
+//! locked"). A checkpoint may truncate the file or start it over, but under `NORMAL` it syncs
+//! the WAL before it copies pages, and the database file after.
 
 use std::{
     fs::File,
-    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -136,29 +136,18 @@ fn wal_path(db_path: &Path) -> PathBuf {
 }
 
 /// The WAL file, opened for syncing only (never written through this descriptor).
-struct WalFile {
-    path: PathBuf,
-    file: File,
-}
+struct WalFile(File);
 
 impl WalFile {
     fn open(path: PathBuf) -> Result<Self, StoreError> {
         let file = File::options().write(true).open(&path).map_err(|e| {
             StoreError::Unavailable(format!("cannot open the WAL {}: {e}", path.display()))
         })?;
-        Ok(Self { path, file })
+        Ok(Self(file))
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()?;
-        if self.file.metadata()?.nlink() == 0 {
-            // The file was deleted (every connection had closed) and SQLite works on a new
-            // one; what the old one held was checkpointed into the database first.
-            let reopened = File::options().write(true).open(&self.path)?;
-            reopened.sync_data()?;
-            self.file = reopened;
-        }
-        Ok(())
+        self.0.sync_data()
     }
 }
 
@@ -207,18 +196,10 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_wal_is_an_error_at_start_and_a_deleted_one_is_followed() {
+    fn a_missing_wal_is_an_error_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
         assert!(Syncer::spawn(&db).is_err());
-
-        std::fs::write(wal_path(&db), b"old").unwrap();
-        let mut wal = WalFile::open(wal_path(&db)).unwrap();
-        std::fs::remove_file(wal_path(&db)).unwrap();
-        std::fs::write(wal_path(&db), b"new").unwrap();
-        wal.sync().unwrap();
-        let followed = wal.file.metadata().unwrap().ino();
-        assert_eq!(followed, std::fs::metadata(wal_path(&db)).unwrap().ino());
     }
 
     #[test]
