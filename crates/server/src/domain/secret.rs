@@ -20,7 +20,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use hmac::{Hmac, Mac};
-use rand::{rngs::OsRng, RngCore};
+use rand::RngCore;
 use sha2::Sha256;
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -187,10 +187,12 @@ impl<'a> From<&'a Pepper> for Peppers<'a> {
     }
 }
 
-/// `N` bytes from the operating system's CSPRNG.
+/// `N` bytes from a CSPRNG: `rand`'s thread-local ChaCha12, seeded from the operating system
+/// and reseeded from it every 64 KiB of output. A refresh mints two credentials; asking the
+/// kernel for each (a `getrandom` call) was a visible share of the request threads' time.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     bytes
 }
 

@@ -1,5 +1,7 @@
 //! Developer applications.
 
+use std::time::Instant;
+
 use sqlx::{any::AnyRow, Row};
 
 use super::{
@@ -124,17 +126,28 @@ impl Store {
         .await
     }
 
-    /// A live (not deleted) application by client_id.
+    /// A live (not deleted) application by client_id. Served from memory when read less than
+    /// a second ago (see `app_cache` for what that means for changes).
     pub async fn find_application(
         &self,
         client_id: &str,
     ) -> Result<Option<Application>, StoreError> {
-        self.timed("find_application", async {
-            self.read_via()?
-                .fetch_row(FIND_LIVE, &[Arg::Text(client_id)], from_row)
-                .await
-        })
-        .await
+        if let Some(app) = self.apps.get(client_id) {
+            return Ok(Some(app));
+        }
+        let generation = self.apps.generation();
+        let read_at = Instant::now();
+        let found = self
+            .timed("find_application", async {
+                self.read_via()?
+                    .fetch_row(FIND_LIVE, &[Arg::Text(client_id)], from_row)
+                    .await
+            })
+            .await?;
+        if let Some(app) = &found {
+            self.apps.put(generation, read_at, app);
+        }
+        Ok(found)
     }
 
     /// Live applications, oldest first, `limit` from `offset`, and the total count.
@@ -203,6 +216,7 @@ impl Store {
         let now = app.updated_at;
         let redirect_uris = serde_json::to_string(&app.redirect_uris)
             .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        let _forget = self.apps.forget_when_done(&app.client_id);
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
@@ -244,6 +258,7 @@ impl Store {
         now: Millis,
         actor: Actor,
     ) -> Result<Option<u64>, StoreError> {
+        let _forget = self.apps.forget_when_done(&client_id);
         self.write(move |conn| {
             Box::pin(async move {
                 let deleted = sqlx::query(
@@ -309,6 +324,7 @@ impl Store {
         now: Millis,
         actor: Actor,
     ) -> Result<bool, StoreError> {
+        let _forget = self.apps.forget_when_done(&client_id);
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(

@@ -32,6 +32,7 @@
 //! for writes), keeps its placeholders in order, and is a `&'static str` so that the direct
 //! driver's statement cache keeps it prepared.
 
+pub mod app_cache;
 pub mod applications;
 pub mod audit;
 pub mod credentials;
@@ -213,6 +214,8 @@ pub struct Store {
     writer: writer::Writer,
     /// Counts protocol events after they commit, and times store operations.
     metrics: StoreMetrics,
+    /// Applications recently read (see `app_cache`).
+    apps: std::sync::Arc<app_cache::AppCache>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -338,6 +341,7 @@ impl Store {
             sqlite,
             writer,
             metrics: StoreMetrics::default(),
+            apps: Default::default(),
         })
     }
 
