@@ -147,8 +147,11 @@ impl RevokeReason {
 impl Store {
     /// Records an approval: a new grant and its authorization code.
     pub async fn approve(&self, approval: NewApproval) -> Result<(), StoreError> {
-        self.write_tx(move |mut tx| Box::pin(async move { approve(&mut tx, approval).await }))
-            .await?;
+        self.write_tx(move |mut tx| {
+            let approval = approval.clone();
+            Box::pin(async move { approve(&mut tx, approval).await })
+        })
+        .await?;
         self.metrics().grant_issued();
         Ok(())
     }
@@ -180,7 +183,10 @@ impl Store {
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
         let answer = self
-            .write_tx(move |mut tx| Box::pin(async move { redeem_code(&mut tx, req).await }))
+            .write_tx(move |mut tx| {
+                let req = req.clone();
+                Box::pin(async move { redeem_code(&mut tx, req).await })
+            })
             .await?;
         self.count(&answer, "authorization_code");
         Ok(answer.0)
@@ -189,7 +195,10 @@ impl Store {
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
         let answer = self
-            .write_tx(move |mut tx| Box::pin(async move { refresh(&mut tx, req).await }))
+            .write_tx(move |mut tx| {
+                let req = req.clone();
+                Box::pin(async move { refresh(&mut tx, req).await })
+            })
             .await?;
         self.count(&answer, "refresh_token");
         Ok(answer.0)
@@ -206,6 +215,7 @@ impl Store {
     ) -> Result<RevokeOutcome, StoreError> {
         let outcome = self
             .write_tx(move |mut tx| {
+                let (client_id, origin) = (client_id.clone(), origin.clone());
                 Box::pin(async move {
                     let conn = &mut tx;
                     let found = find_token_owner(conn, &access_hash, &refresh_hash, now).await?;

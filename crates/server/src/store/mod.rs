@@ -394,11 +394,13 @@ impl Store {
     }
 
     /// Runs a hot-path write (written against `sql::Sql`) like [`Store::write`]; on SQLite its
-    /// statements run directly on the writer thread.
+    /// statements run directly on the writer thread. `op` may run more than once, each time
+    /// in a fresh transaction of which only the last is kept (see `writer`), so it must not
+    /// act outside the database.
     pub(crate) async fn write_tx<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(sql::Tx<'c>) -> WriteFuture<'c, T> + Send + 'static,
+        F: for<'c> Fn(sql::Tx<'c>) -> WriteFuture<'c, T> + Send + 'static,
     {
         let started = Instant::now();
         let result = self.writer.run_tx(op).await;
