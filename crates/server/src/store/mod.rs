@@ -497,6 +497,91 @@ mod tests {
         assert_eq!(sqlite, postgres);
     }
 
+    /// A database made before the `credentials_without_rowid` migration keeps its credentials:
+    /// the migration rebuilds three tables, so it is run here on rows written by the schema
+    /// before it.
+    #[tokio::test]
+    async fn credentials_survive_the_move_to_without_rowid_tables() {
+        const MOVE: i64 = 20261124000000;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
+        let all = sqlx::migrate!("./migrations/sqlite");
+        assert!(all.iter().any(|m| m.version == MOVE));
+        // The schema as it was before the move (sqlx's `Migrator` fields are public, if hidden).
+        let before = sqlx::migrate::Migrator {
+            migrations: all
+                .iter()
+                .filter(|m| m.version < MOVE)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate!("./migrations/sqlite")
+        };
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(SQLITE_PRAGMAS)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        before.run(&mut conn).await.unwrap();
+        let (access, refresh, code) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let far = 4_000_000_000_000_i64;
+        sqlx::raw_sql(
+            "INSERT INTO merchants VALUES ('M1', 'Merchant One', 1); \
+             INSERT INTO applications (client_id, owner_merchant_id, name, description, \
+                 developer_name, developer_email, developer_url, redirect_uris, scopes, \
+                 require_secret, require_pkce, secret_hash, secret_hint, created_at, updated_at) \
+             VALUES ('C1', 'M1', 'App', '', 'Dev', 'dev@example.com', 'https://example.com', \
+                 '[\"https://example.com/cb\"]', 'item:read', 1, 0, x'00', '...', 1, 1); \
+             INSERT INTO grants (grant_id, merchant_id, client_id, scopes, created_at) \
+             VALUES ('G1', 'M1', 'C1', 'item:read', 1);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (sql, key) in [
+            (
+                "INSERT INTO access_tokens VALUES ($1, 'G1', 'item:read', 1, $2)",
+                &access,
+            ),
+            (
+                "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+                 VALUES ($1, 'G1', 1, $2)",
+                &refresh,
+            ),
+            (
+                "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, \
+                     redirect_uri_explicit, created_at, expires_at) \
+                 VALUES ($1, 'G1', 'https://example.com/cb', 1, 1, $2)",
+                &code,
+            ),
+        ] {
+            sqlx::query(sql)
+                .bind(&key[..])
+                .bind(far)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        let grant = store.find_access(&access, 2).await.unwrap();
+        assert_eq!(grant.map(|g| g.grant_id).as_deref(), Some("G1"));
+        for table in ["access_tokens", "refresh_tokens", "authorization_codes"] {
+            let (rows, sql): (i64, String) = sqlx::query_as(&format!(
+                "SELECT (SELECT count(*) FROM {table}), \
+                        (SELECT sql FROM sqlite_master WHERE name = '{table}')"
+            ))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(rows, 1, "{table}");
+            assert!(sql.contains("WITHOUT ROWID"), "{table}: {sql}");
+        }
+        store.close().await;
+    }
+
     #[test]
     fn retryable_postgres_states_are_told_from_real_errors() {
         for code in [
