@@ -568,15 +568,22 @@ mod tests {
         let store = Store::open(&url, StoreOptions::default()).await.unwrap();
         let grant = store.find_access(&access, 2).await.unwrap();
         assert_eq!(grant.map(|g| g.grant_id).as_deref(), Some("G1"));
-        for table in ["access_tokens", "refresh_tokens", "authorization_codes"] {
-            let (rows, sql): (i64, String) = sqlx::query_as(&format!(
-                "SELECT (SELECT count(*) FROM {table}), \
-                        (SELECT sql FROM sqlite_master WHERE name = '{table}')"
+        // Each row is still found by its key, whole, in a table that is now WITHOUT ROWID.
+        for (table, column, key) in [
+            ("access_tokens", "token_hash", &access),
+            ("refresh_tokens", "token_hash", &refresh),
+            ("authorization_codes", "code_hash", &code),
+        ] {
+            let (rows, grant, expires, sql): (i64, String, i64, String) = sqlx::query_as(&format!(
+                "SELECT (SELECT count(*) FROM {table}), grant_id, expires_at, \
+                            (SELECT sql FROM sqlite_master WHERE name = '{table}') \
+                     FROM {table} WHERE {column} = $1"
             ))
+            .bind(&key[..])
             .fetch_one(store.pool())
             .await
             .unwrap();
-            assert_eq!(rows, 1, "{table}");
+            assert_eq!((rows, grant.as_str(), expires), (1, "G1", far), "{table}");
             assert!(sql.contains("WITHOUT ROWID"), "{table}: {sql}");
         }
         store.close().await;
