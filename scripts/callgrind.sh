@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counts the instructions the server spends on one benchmark workload, with callgrind. Unlike
 # time, instruction counts barely move with the load of a shared machine, so two builds can be
-# compared with one run each (docs/performance.md, change 14).
+# compared with one run each. Time them natively too before keeping a change: fewer
+# instructions did not always mean less time (docs/performance.md, "Tried and not kept").
 #
 #   scripts/callgrind.sh WORKLOAD [SERVER-BINARY]
 #
