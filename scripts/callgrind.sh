@@ -64,7 +64,7 @@ wait_for() { # pattern [count]: until the log has more than `count` lines matchi
 }
 echo "==> waiting for the $workload workload (the server is slow under valgrind)" >&2
 wait_for "$before"
-callgrind_control -z >/dev/null
+callgrind_control -z >/dev/null 2>&1
 wait_for "^  $line"
 callgrind_control -d >/dev/null 2>&1
 wait "$bench_pid" || true
