@@ -250,12 +250,12 @@ fn hand_over(
 /// Runs one batch of hot-path jobs in one transaction on the direct connection.
 ///
 /// First without savepoints: a savepoint makes SQLite copy every page a job changes into its
-/// sub-journal, which was 2.8 % of the server's samples during refresh (docs/performance.md). Jobs almost never fail (a refused request
-/// is an answer, not a failure), so when one does, the whole transaction is rolled back and
-/// the batch runs again in the careful way: each job inside a savepoint of its own, so the
-/// failed one leaves nothing behind and the others are kept. Nothing has been answered by
-/// then, and every job starts afresh, so the second run is as valid a serial order as the
-/// first would have been.
+/// sub-journal, which was 2.8 % of the server's samples during refresh (docs/performance.md).
+/// Jobs almost never fail (a refused request is an answer, not a failure), so when one does,
+/// the whole transaction is rolled back and the batch runs again in the careful way: each job
+/// inside a savepoint of its own, so the failed one leaves nothing behind and the others are
+/// kept. Nothing has been answered by then, and every job starts afresh, so the second run is
+/// as valid a serial order as the first would have been.
 async fn run_direct_batch(
     conn: &mut rusqlite::Connection,
     batch: &mut Vec<TxJob>,
