@@ -172,6 +172,115 @@ async fn a_retry_within_the_grace_window_gets_a_new_pair_and_retires_the_lost_on
     assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
+/// Many refreshes at once. On PostgreSQL they run in batches (`store::refresh_batch`), and
+/// each must end as it would alone: every token rotates once and its new pair works, a token
+/// presented twice at once is a grace-window retry, and a wrong client, an unknown token and
+/// a reused token are refused (the last revoking its grant).
+#[tokio::test]
+async fn refreshes_at_once_end_as_they_would_one_by_one() {
+    const GRANTS: usize = 24;
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let (other_client, _) = server.app(|_| {}).await;
+    let mut presented = Vec::new();
+    for _ in 0..GRANTS {
+        presented.push(server.tokens(&client_id).await.1);
+    }
+    let (_, used) = server.tokens(&client_id).await;
+    let after_used: Value = server
+        .refresh(&client_id, &used)
+        .await
+        .json()
+        .await
+        .unwrap();
+    server.clock.advance(10_001); // past the grace window of `used`
+
+    let mut requests: Vec<(&str, &str)> = presented
+        .iter()
+        .map(|t| (client_id.as_str(), t.as_str()))
+        .collect();
+    requests.push((&client_id, &presented[0])); // the same token twice
+    requests.push((&other_client, &presented[1])); // another client's token
+    requests.push((&client_id, "an-unknown-refresh-token")); // unknown
+    requests.push((&client_id, &used)); // reused after its grace window
+    let answers = futures_util::future::join_all(
+        requests
+            .iter()
+            .map(|(client, token)| server.refresh(client, token)),
+    )
+    .await;
+    let mut answers = answers.into_iter();
+    let mut new_pairs = Vec::new();
+    for _ in 0..GRANTS + 1 {
+        let r = answers.next().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        new_pairs.push(r.json::<Value>().await.unwrap());
+    }
+    for _ in 0..2 {
+        assert_oauth_error(
+            answers.next().unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+    let body = assert_oauth_error(
+        answers.next().unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+
+    // Each live grant keeps exactly one refresh token that can still be used.
+    let live: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT g.grant_id, CAST(count(r.token_hash) AS BIGINT) FROM grants g \
+         LEFT JOIN refresh_tokens r ON r.grant_id = g.grant_id \
+              AND r.consumed_at IS NULL AND r.retired_at IS NULL \
+         WHERE g.client_id = $1 AND g.revoked_at IS NULL GROUP BY g.grant_id",
+    )
+    .bind(&client_id)
+    .fetch_all(server.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        live.len(),
+        GRANTS,
+        "the reused token's grant alone is revoked"
+    );
+    assert!(live.iter().all(|(_, n)| *n == 1), "{live:?}");
+    let refreshed: i64 = sqlx::query_scalar(
+        "SELECT CAST(count(*) AS BIGINT) FROM audit_events \
+         WHERE kind = 'token.refreshed' AND client_id = $1",
+    )
+    .bind(&client_id)
+    .fetch_one(server.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(refreshed as usize, GRANTS + 2, "one event per pair issued");
+
+    // The new pairs of the tokens presented once work, as does the reused grant's refusal.
+    for pair in &new_pairs[1..GRANTS] {
+        let access = pair["access_token"].as_str().unwrap();
+        assert_eq!(server.me(access).await.status(), StatusCode::OK);
+        let r = server
+            .refresh(&client_id, pair["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = server
+        .refresh(&client_id, after_used["refresh_token"].as_str().unwrap())
+        .await;
+    assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    if server.store.backend() == ucoauth_server::store::Backend::Postgres {
+        let (refreshes, batches) = server.store.metrics().refresh_batching();
+        assert!(refreshes > batches, "no batch held two refreshes");
+    }
+}
+
 #[tokio::test]
 async fn refresh_may_narrow_but_never_widen_the_scope() {
     let server = TestServer::start().await;
