@@ -18,8 +18,6 @@
 //! | `ucoauth_grants_issued_total` | | merchant approvals (new grants) |
 //! | `ucoauth_tokens_issued_total` | grant_type | access/refresh pairs issued |
 //! | `ucoauth_refreshes_total` | | refresh-token rotations |
-//! | `ucoauth_refreshes_batched_total` | | refreshes answered by a PostgreSQL batch |
-//! | `ucoauth_refresh_batches_total` | | those batches (the ratio is the mean batch size) |
 //! | `ucoauth_revocations_total` | reason | grants revoked |
 //! | `ucoauth_reuse_detections_total` | credential | replayed codes, reused refresh tokens |
 //! | `ucoauth_introspections_total` | active | RFC 7662 answers |
@@ -101,8 +99,6 @@ pub struct StoreMetrics {
     grants_issued: Counter,
     tokens_issued: Family<GrantTypeLabels, Counter>,
     refreshes: Counter,
-    refreshes_batched: Counter,
-    refresh_batches: Counter,
     revocations: Family<ReasonLabels, Counter>,
     reuse_detections: Family<CredentialLabels, Counter>,
 }
@@ -114,8 +110,6 @@ impl Default for StoreMetrics {
             grants_issued: Counter::default(),
             tokens_issued: Family::default(),
             refreshes: Counter::default(),
-            refreshes_batched: Counter::default(),
-            refresh_batches: Counter::default(),
             revocations: Family::default(),
             reuse_detections: Family::default(),
         }
@@ -143,17 +137,6 @@ impl StoreMetrics {
 
     pub fn refreshed(&self) {
         self.refreshes.inc();
-    }
-
-    /// `n` refreshes were answered by one PostgreSQL batch (see `store::refresh_batch`).
-    pub fn refreshes_batched(&self, n: u64) {
-        self.refreshes_batched.inc_by(n);
-        self.refresh_batches.inc();
-    }
-
-    /// Refreshes answered by PostgreSQL batches so far, and the batches.
-    pub fn refresh_batching(&self) -> (u64, u64) {
-        (self.refreshes_batched.get(), self.refresh_batches.get())
     }
 
     /// A grant was revoked for `reason` (see `RevokeReason::as_str`).
@@ -190,16 +173,6 @@ impl StoreMetrics {
             "refreshes",
             "Refresh-token rotations",
             self.refreshes.clone(),
-        );
-        registry.register(
-            "refreshes_batched",
-            "Refreshes answered by a PostgreSQL batch (including refusals)",
-            self.refreshes_batched.clone(),
-        );
-        registry.register(
-            "refresh_batches",
-            "PostgreSQL refresh batches",
-            self.refresh_batches.clone(),
         );
         registry.register(
             "revocations",

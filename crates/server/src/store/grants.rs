@@ -121,14 +121,14 @@ pub enum RevokeReason {
 
 /// A single-use credential presented again, found inside a write; counted once it committed.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Reuse {
+struct Reuse {
     reason: RevokeReason,
     /// Whether this write revoked the grant (it may have been revoked already).
     revoked: bool,
 }
 
 /// A grant-type step's answer, and the reuse it detected.
-pub(super) type Answer = (Result<Issued, OauthError>, Option<Reuse>);
+type Answer = (Result<Issued, OauthError>, Option<Reuse>);
 
 impl RevokeReason {
     pub fn as_str(self) -> &'static str {
@@ -194,16 +194,12 @@ impl Store {
 
     /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
-        let answer = match &self.refreshes {
-            Some(batcher) => self.timed_write(batcher.refresh(req)).await?,
-            None => {
-                self.write_tx(move |mut tx| {
-                    let req = req.clone();
-                    Box::pin(async move { refresh(&mut tx, req).await })
-                })
-                .await?
-            }
-        };
+        let answer = self
+            .write_tx(move |mut tx| {
+                let req = req.clone();
+                Box::pin(async move { refresh(&mut tx, req).await })
+            })
+            .await?;
         self.count(&answer, "refresh_token");
         Ok(answer.0)
     }
@@ -565,7 +561,7 @@ async fn replayed(
 }
 
 /// A refresh token with its grant and the state of its successor, as a refresh reads it.
-pub(super) struct RefreshRow {
+struct RefreshRow {
     grant_id: String,
     state: PresentedState,
     successor: Option<Vec<u8>>,
@@ -575,117 +571,7 @@ pub(super) struct RefreshRow {
     grant_revoked: bool,
 }
 
-/// The columns a refresh reads (see [`RefreshRow::read`]); `refresh_batch` reads the same.
-macro_rules! refresh_row_select {
-    () => {
-        "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
-                s.consumed_at, s.retired_at, \
-                g.client_id, g.merchant_id, g.scopes, g.revoked_at, r.grant_id, r.token_hash \
-         FROM refresh_tokens r \
-         JOIN grants g ON g.grant_id = r.grant_id \
-         LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash "
-    };
-}
-
-impl RefreshRow {
-    /// Reads a row of [`refresh_row_select`]; the presented token's hash is column 11.
-    pub(super) fn read(r: &dyn Columns) -> Result<Self, StoreError> {
-        let grant_id = r.text(10)?;
-        let successor = r.opt_blob(3)?;
-        Ok(Self {
-            state: PresentedState {
-                expires_at: r.int(0)?,
-                consumed_at: r.opt_int(1)?,
-                retired_at: r.opt_int(2)?,
-                successor_unused: successor.is_some()
-                    && r.opt_int(4)?.is_none()
-                    && r.opt_int(5)?.is_none(),
-            },
-            successor,
-            client_id: r.text(6)?,
-            merchant_id: r.text(7)?,
-            granted: parse_scopes(&grant_id, &r.text(8)?)?,
-            grant_revoked: r.opt_int(9)?.is_some(),
-            grant_id,
-        })
-    }
-
-    pub(super) fn grant_id(&self) -> &str {
-        &self.grant_id
-    }
-}
-
-/// What a refresh must do, decided from the state it read under its grant's lock.
-pub(super) enum RefreshVerdict {
-    /// Refused without writing anything.
-    Refused(OauthError),
-    /// A used refresh token came back: revoke the grant.
-    Reuse,
-    /// Rotate: consume the presented token and issue a pair with these scopes.
-    Rotate(ScopeSet),
-    /// A retry within the grace window: retire the unused successor, issue a new pair.
-    GraceRetry(ScopeSet),
-}
-
-/// Applies the refresh rules (`domain::refresh`) to a request and the row it found.
-pub(super) fn judge_refresh(row: Option<&RefreshRow>, req: &Refresh) -> RefreshVerdict {
-    use RefreshVerdict::Refused;
-    let Some(row) = row else {
-        return Refused(OauthError::invalid_grant("the refresh token is invalid"));
-    };
-    if row.client_id != req.client_id {
-        return Refused(OauthError::invalid_grant(
-            "the refresh token was not issued to this client_id",
-        ));
-    }
-    if row.grant_revoked {
-        return Refused(OauthError::invalid_grant(
-            "the authorization behind this refresh token has been revoked",
-        ));
-    }
-    let scopes = match &req.scope {
-        None => row.granted.clone(),
-        Some(asked) if asked.is_subset_of(&row.granted) && !asked.is_empty() => asked.clone(),
-        Some(asked) => {
-            let extra: Vec<_> = asked.outside(&row.granted).collect();
-            return Refused(OauthError::invalid_scope(format!(
-                "scope may only narrow the granted scopes; not granted: {}",
-                extra.join(" ")
-            )));
-        }
-    };
-    match refresh::decide(row.state, req.now, req.grace_ms) {
-        Decision::Expired => Refused(OauthError::invalid_grant(
-            "the refresh token has expired; authorize the application again",
-        )),
-        Decision::Reuse => RefreshVerdict::Reuse,
-        Decision::Rotate => RefreshVerdict::Rotate(scopes),
-        Decision::GraceRetry => RefreshVerdict::GraceRetry(scopes),
-    }
-}
-
-/// The audit event of a refresh that issued a pair.
-pub(super) fn refreshed_event(row: &RefreshRow, req: &Refresh) -> AuditEvent {
-    AuditEvent::new(AuditKind::TokenRefreshed)
-        .merchant(row.merchant_id.as_str())
-        .client(row.client_id.as_str())
-        .grant(row.grant_id.as_str())
-        .ip(req.origin.client_ip.clone())
-}
-
-/// What a refresh that issued a pair answers.
-pub(super) fn issued(row: &RefreshRow, scopes: ScopeSet) -> Answer {
-    (
-        Ok(Issued {
-            grant_id: row.grant_id.clone(),
-            merchant_id: row.merchant_id.clone(),
-            scopes,
-        }),
-        None,
-    )
-}
-
-pub(super) async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer, StoreError> {
+async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer, StoreError> {
     let presented = &req.refresh_hash[..];
     let new_hash = &req.tokens.refresh_hash[..];
     // From here until commit no other refresh, retry or revocation of this grant runs, so the
@@ -693,26 +579,103 @@ pub(super) async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer,
     lock_grant_of_refresh_token(conn, presented).await?;
     let row = conn
         .fetch_row(
-            concat!(refresh_row_select!(), "WHERE r.token_hash = $1"),
+            "SELECT r.expires_at, r.consumed_at, r.retired_at, r.successor_hash, \
+                    s.consumed_at, s.retired_at, \
+                    g.client_id, g.merchant_id, g.scopes, g.revoked_at, r.grant_id \
+             FROM refresh_tokens r \
+             JOIN grants g ON g.grant_id = r.grant_id \
+             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+             WHERE r.token_hash = $1",
             &[Arg::Blob(presented)],
-            RefreshRow::read,
+            |r| {
+                let grant_id = r.text(10)?;
+                let successor = r.opt_blob(3)?;
+                Ok(RefreshRow {
+                    state: PresentedState {
+                        expires_at: r.int(0)?,
+                        consumed_at: r.opt_int(1)?,
+                        retired_at: r.opt_int(2)?,
+                        successor_unused: successor.is_some()
+                            && r.opt_int(4)?.is_none()
+                            && r.opt_int(5)?.is_none(),
+                    },
+                    successor,
+                    client_id: r.text(6)?,
+                    merchant_id: r.text(7)?,
+                    granted: parse_scopes(&grant_id, &r.text(8)?)?,
+                    grant_revoked: r.opt_int(9)?.is_some(),
+                    grant_id,
+                })
+            },
         )
         .await?;
+    let Some(RefreshRow {
+        grant_id,
+        state,
+        successor,
+        client_id,
+        merchant_id,
+        granted,
+        grant_revoked,
+    }) = row
+    else {
+        return Ok((
+            Err(OauthError::invalid_grant("the refresh token is invalid")),
+            None,
+        ));
+    };
+    if client_id != req.client_id {
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the refresh token was not issued to this client_id",
+            )),
+            None,
+        ));
+    }
+    if grant_revoked {
+        return Ok((
+            Err(OauthError::invalid_grant(
+                "the authorization behind this refresh token has been revoked",
+            )),
+            None,
+        ));
+    }
+    let scopes = match &req.scope {
+        None => granted.clone(),
+        Some(asked) if asked.is_subset_of(&granted) && !asked.is_empty() => asked.clone(),
+        Some(asked) => {
+            let extra: Vec<_> = asked.outside(&granted).collect();
+            return Ok((
+                Err(OauthError::invalid_scope(format!(
+                    "scope may only narrow the granted scopes; not granted: {}",
+                    extra.join(" ")
+                ))),
+                None,
+            ));
+        }
+    };
+
     // The updates stay conditional: under the lock they always apply, and if a future change
     // ever let two writers in, the row counts would still refuse the second.
-    let (row, scopes, applied) = match judge_refresh(row.as_ref(), &req) {
-        RefreshVerdict::Refused(e) => return Ok((Err(e), None)),
-        RefreshVerdict::Reuse => {
-            let row = row.expect("a verdict other than Refused has a row");
+    let applied = match refresh::decide(state, req.now, req.grace_ms) {
+        Decision::Expired => {
+            return Ok((
+                Err(OauthError::invalid_grant(
+                    "the refresh token has expired; authorize the application again",
+                )),
+                None,
+            ))
+        }
+        Decision::Reuse => {
             let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
-                .merchant(row.merchant_id.as_str())
-                .client(row.client_id.as_str())
-                .grant(row.grant_id.as_str())
+                .merchant(merchant_id.as_str())
+                .client(client_id.as_str())
+                .grant(grant_id.as_str())
                 .ip(req.origin.client_ip.clone());
             record(conn, &event, req.now).await?;
             let revoked = revoke_grant(
                 conn,
-                &row.grant_id,
+                &grant_id,
                 RevokeReason::RefreshReuse,
                 req.now,
                 &req.origin,
@@ -728,22 +691,17 @@ pub(super) async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer,
                 }),
             ));
         }
-        RefreshVerdict::Rotate(scopes) => {
-            let applied = conn
-                .exec(
-                    "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
-                     WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
-                    &[Arg::Int(req.now), Arg::Blob(new_hash), Arg::Blob(presented)],
-                )
-                .await?
-                == 1;
-            (row, scopes, applied)
+        Decision::Rotate => {
+            conn.exec(
+                "UPDATE refresh_tokens SET consumed_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND consumed_at IS NULL AND retired_at IS NULL",
+                &[Arg::Int(req.now), Arg::Blob(new_hash), Arg::Blob(presented)],
+            )
+            .await?
+                == 1
         }
-        RefreshVerdict::GraceRetry(scopes) => {
-            let successor = row
-                .as_ref()
-                .and_then(|r| r.successor.as_deref())
-                .unwrap_or_default();
+        Decision::GraceRetry => {
+            let successor = successor.as_deref().unwrap_or_default();
             let retired = conn
                 .exec(
                     "UPDATE refresh_tokens SET retired_at = $1 \
@@ -759,19 +717,29 @@ pub(super) async fn refresh(conn: &mut impl Sql, req: Refresh) -> Result<Answer,
                 )
                 .await?;
             }
-            (row, scopes, retired)
+            retired
         }
     };
-    let row = row.expect("a verdict other than Refused has a row");
     if !applied {
         return Err(StoreError::Inconsistent(format!(
-            "grant {}: a refresh token changed while its grant was locked",
-            row.grant_id
+            "grant {grant_id}: a refresh token changed while its grant was locked"
         )));
     }
-    insert_tokens(conn, &row.grant_id, &scopes, &req.tokens, req.now).await?;
-    record(conn, &refreshed_event(&row, &req), req.now).await?;
-    Ok(issued(&row, scopes))
+    insert_tokens(conn, &grant_id, &scopes, &req.tokens, req.now).await?;
+    let event = AuditEvent::new(AuditKind::TokenRefreshed)
+        .merchant(merchant_id.as_str())
+        .client(client_id.as_str())
+        .grant(grant_id.as_str())
+        .ip(req.origin.client_ip.clone());
+    record(conn, &event, req.now).await?;
+    Ok((
+        Ok(Issued {
+            grant_id,
+            merchant_id,
+            scopes,
+        }),
+        None,
+    ))
 }
 
 /// Takes the row lock of the grant behind a refresh token until the transaction ends,

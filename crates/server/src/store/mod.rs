@@ -44,7 +44,6 @@ pub mod janitor;
 pub mod keys;
 pub mod merchants;
 pub mod rate_limits;
-mod refresh_batch;
 pub mod resource;
 pub mod sessions;
 pub(crate) mod sql;
@@ -213,8 +212,6 @@ pub struct Store {
     /// SQLite: connections for direct reads on the hot paths (see `direct`).
     sqlite: Option<std::sync::Arc<direct::Direct>>,
     writer: writer::Writer,
-    /// PostgreSQL: refreshes run in batches (see `refresh_batch`).
-    refreshes: Option<refresh_batch::RefreshBatcher>,
     /// Counts protocol events after they commit, and times store operations.
     metrics: StoreMetrics,
     /// Applications recently read (see `app_cache`).
@@ -338,16 +335,12 @@ impl Store {
                 (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
-        let metrics = StoreMetrics::default();
-        let refreshes = (backend == Backend::Postgres)
-            .then(|| refresh_batch::RefreshBatcher::spawn(pool.clone(), metrics.clone()));
         Ok(Self {
             backend,
             pool,
             sqlite,
             writer,
-            refreshes,
-            metrics,
+            metrics: StoreMetrics::default(),
             apps: Default::default(),
         })
     }
@@ -396,18 +389,6 @@ impl Store {
     {
         let started = Instant::now();
         let result = self.writer.run(op).await;
-        self.metrics.observe("write", started.elapsed());
-        result
-    }
-
-    /// Times a durable write that runs outside [`Store::write`] (PostgreSQL's refresh
-    /// batches), as those are timed.
-    async fn timed_write<T>(
-        &self,
-        write: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = write.await;
         self.metrics.observe("write", started.elapsed());
         result
     }
