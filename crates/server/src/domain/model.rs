@@ -123,7 +123,9 @@ pub struct GrantSummary {
     /// Login of the user who approved it, if that user still exists.
     pub approved_by: Option<String>,
     pub created_at: Millis,
-    /// When the application last obtained a token with it.
+    /// When the application last obtained a credential with it (the code at approval, then
+    /// token pairs), to the minute: a pair issued less than a minute after the time held does
+    /// not move it. `None`: never (a device grant before its first token).
     pub last_used_at: Option<Millis>,
 }
 

@@ -404,14 +404,18 @@ pub(crate) fn access_grant_from_row(r: &dyn Columns) -> Result<AccessGrant, Stor
 async fn approve(conn: &mut impl Sql, approval: NewApproval) -> Result<(), StoreError> {
     let scopes = approval.scopes.to_wire();
     conn.exec(
-        "INSERT INTO grants (grant_id, merchant_id, client_id, user_id, scopes, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        // The code issued here is the grant's first use (see the `grant_last_used_to_the_minute`
+        // migration): the exchange that follows within the minute need not rewrite the row.
+        "INSERT INTO grants \
+         (grant_id, merchant_id, client_id, user_id, scopes, created_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             Arg::Text(&approval.grant_id),
             Arg::Text(&approval.merchant_id),
             Arg::Text(&approval.client_id),
             Arg::Text(&approval.user_id),
             Arg::Text(&scopes),
+            Arg::Int(approval.now),
             Arg::Int(approval.now),
         ],
     )
@@ -795,8 +799,8 @@ pub(crate) async fn insert_tokens(
         ],
     )
     .await?;
-    // `grants.last_used_at` follows from the access-token insert (a trigger, see the
-    // `grant_last_used` migration).
+    // `grants.last_used_at` follows from the access-token insert, to the minute (a trigger,
+    // see the `grant_last_used` and `grant_last_used_to_the_minute` migrations).
     Ok(())
 }
 

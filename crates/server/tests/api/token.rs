@@ -277,6 +277,49 @@ async fn refreshes_at_once_end_as_they_would_one_by_one() {
     assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
+/// "Last used" of a grant: the approval (its code), then token pairs, to the minute.
+#[tokio::test]
+async fn last_used_is_the_approval_then_token_pairs_to_the_minute() {
+    let server = TestServer::start().await;
+    let (client_id, _) = server.app(|_| {}).await;
+    let approved_at = server.clock_now();
+    let code = server.code_for(&client_id, &[]).await;
+    let last_used = || async {
+        let at: Vec<Option<i64>> =
+            sqlx::query_scalar("SELECT last_used_at FROM grants WHERE client_id = $1")
+                .bind(&client_id)
+                .fetch_all(server.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(at.len(), 1);
+        at[0]
+    };
+    assert_eq!(
+        last_used().await,
+        Some(approved_at),
+        "the code is the first use"
+    );
+
+    server.clock.advance(59_000);
+    let pair = server.exchange(&client_id, &code).await;
+    assert_eq!(
+        last_used().await,
+        Some(approved_at),
+        "within the minute: unchanged"
+    );
+
+    server.clock.advance(1_000);
+    let r = server
+        .refresh(&client_id, pair["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        last_used().await,
+        Some(approved_at + 60_000),
+        "a minute on: the pair's time"
+    );
+}
+
 #[tokio::test]
 async fn refresh_may_narrow_but_never_widen_the_scope() {
     let server = TestServer::start().await;
