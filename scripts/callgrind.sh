@@ -26,7 +26,7 @@ case "$workload" in
   me) before="^  baseline"; line="oauth/me" ;;
   introspection) before="^  oauth/me"; line="introspection" ;;
   refresh) before="^  introspection"; line="refresh_token" ;;
-  code) before="^  refresh_token"; line="authorization_code" ;;
+  code) before="^  minted"; line="authorization_code" ;;
   revoke) before="^  authorization_code"; line="revoke" ;;
   *) echo "unknown workload '$workload': baseline me introspection refresh code revoke" >&2; exit 2 ;;
 esac

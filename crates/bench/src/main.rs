@@ -191,6 +191,8 @@ async fn main() -> anyhow::Result<()> {
 
             let codes =
                 workloads::mint_codes(&addr, c.min(64), args.codes, session.clone()).await?;
+            // Marks where the exchange starts (scripts/callgrind.sh waits for this line).
+            eprintln!("  minted {} codes through the browser flow", codes.len());
             server.reset_peak_rss();
             let exchanged = workloads::exchange(&addr, c, client_id.clone(), codes).await?;
             let tokens = exchanged.produced.clone();

@@ -3,7 +3,10 @@
 
 use std::{
     future::Future,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -272,7 +275,10 @@ pub async fn browser_flow(
     .await
 }
 
-/// Mints `n` codes through the consent form (setup, not measured).
+/// Mints `n` codes through the consent form (setup, not measured), returned in the order the
+/// server issued them. A client redeems its code moments after it is issued, so at any time
+/// the codes being exchanged are ones issued together; returning them by minting worker
+/// instead made each write of the exchange touch codes issued far apart.
 pub async fn mint_codes(
     addr: &str,
     c: usize,
@@ -280,22 +286,30 @@ pub async fn mint_codes(
     session: Arc<Session>,
 ) -> anyhow::Result<Vec<String>> {
     let per_worker = n.div_ceil(c);
+    let issued = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let order = Arc::new(AtomicUsize::new(0));
+    let collected = issued.clone();
     let m = run_workers(addr, c, move |i, mut conn| {
         let s = session.clone();
+        let (issued, order) = (collected.clone(), order.clone());
         async move {
             conn.cookie = Some(s.cookie.clone());
-            let mut codes = Vec::new();
             let mut errors = 0;
             for _ in 0..per_worker.min(n.saturating_sub(i * per_worker)) {
                 match flow::approve(&mut conn, &s).await {
-                    Ok(code) => codes.push(code),
+                    Ok(code) => {
+                        let rank = order.fetch_add(1, Ordering::Relaxed);
+                        issued.lock().expect("codes").push((rank, code));
+                    }
                     Err(_) => errors += 1,
                 }
             }
-            (Vec::new(), errors, codes)
+            (Vec::new(), errors, Vec::new())
         }
     })
     .await?;
     anyhow::ensure!(m.errors == 0, "{} codes could not be minted", m.errors);
-    Ok(m.produced)
+    let mut codes = std::mem::take(&mut *issued.lock().expect("codes"));
+    codes.sort_unstable_by_key(|(rank, _)| *rank);
+    Ok(codes.into_iter().map(|(_, code)| code).collect())
 }
