@@ -369,27 +369,39 @@ impl Store {
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
         let args = [Arg::Blob(access_hash), Arg::Int(now)];
-        self.read_via()?
-            .fetch_row(FIND_ACCESS, &args, access_grant_from_row)
-            .await
+        let row = self
+            .read_via()?
+            .fetch_row(FIND_ACCESS, &args, live_grant_from_row)
+            .await?;
+        Ok(row.flatten())
     }
 }
 
-const FIND_ACCESS: &str =
+/// An access token with its grant, merchant and application. The grant's revocation and the
+/// application's deletion are read, not filtered in SQL: PostgreSQL keeps a prepared
+/// statement's plan, and one made before it has analyzed `grants` and `applications` takes
+/// `IS NULL` on their columns for a rare condition and starts the join there, walking every
+/// live grant of the application for each lookup. Filtering only on the token's own key keeps
+/// every plan starting from that one row (the refresh and the code redemption read these
+/// columns the same way). See docs/performance.md, "Noticed on the way".
+pub(crate) const FIND_ACCESS: &str =
     "SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, \
-            g.client_id, app.name \
+            g.client_id, app.name, g.revoked_at, app.deleted_at \
      FROM access_tokens a \
      JOIN grants g ON g.grant_id = a.grant_id \
      JOIN merchants m ON m.merchant_id = g.merchant_id \
      JOIN applications app ON app.client_id = g.client_id \
-     WHERE a.token_hash = $1 AND a.expires_at > $2 \
-       AND g.revoked_at IS NULL AND app.deleted_at IS NULL";
+     WHERE a.token_hash = $1 AND a.expires_at > $2";
 
 /// An [`AccessGrant`] from the columns `grant_id, scopes, issued_at, expires_at, merchant_id,
-/// merchant_name, client_id, application_name` (access and refresh lookups share the shape).
-pub(crate) fn access_grant_from_row(r: &dyn Columns) -> Result<AccessGrant, StoreError> {
+/// merchant_name, client_id, application_name, revoked_at, deleted_at` (access and refresh
+/// lookups share the shape); `None` if the grant is revoked or the application deleted.
+pub(crate) fn live_grant_from_row(r: &dyn Columns) -> Result<Option<AccessGrant>, StoreError> {
+    if r.opt_int(8)?.is_some() || r.opt_int(9)?.is_some() {
+        return Ok(None);
+    }
     let grant_id = r.text(0)?;
-    Ok(AccessGrant {
+    Ok(Some(AccessGrant {
         scopes: parse_scopes(&grant_id, &r.text(1)?)?,
         issued_at: r.int(2)?,
         expires_at: r.int(3)?,
@@ -398,7 +410,7 @@ pub(crate) fn access_grant_from_row(r: &dyn Columns) -> Result<AccessGrant, Stor
         client_id: r.text(6)?,
         application_name: r.text(7)?,
         grant_id,
-    })
+    }))
 }
 
 async fn approve(conn: &mut impl Sql, approval: NewApproval) -> Result<(), StoreError> {
@@ -892,4 +904,65 @@ async fn find_token_owner(
 pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(text)
         .map_err(|_| StoreError::Inconsistent(format!("grant {grant_id}: bad scopes")))
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Row};
+    use ucoauth_testkit::{Backend, TestDatabase};
+
+    use super::FIND_ACCESS;
+    use crate::store::{resource::FIND_LIVE_REFRESH, Store, StoreOptions};
+
+    /// PostgreSQL keeps a prepared statement's generic plan, and the first ones are made on a
+    /// new database, before any statistics. The token lookups must still reach the grant, the
+    /// merchant and the application by primary key from the one token row: a plan that starts
+    /// from another table walks all of its rows on every lookup once the tables have grown.
+    #[tokio::test]
+    async fn token_lookups_go_from_the_token_by_primary_keys_in_plans_made_before_statistics() {
+        let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+            return;
+        };
+        let store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap().detach();
+        for sql in [
+            "INSERT INTO merchants (merchant_id, name, created_at) VALUES ('M', 'M', 0)",
+            "INSERT INTO applications (client_id, owner_merchant_id, name, description, \
+             developer_name, developer_email, developer_url, redirect_uris, scopes, \
+             require_secret, require_pkce, secret_hash, secret_hint, created_at, updated_at) \
+             VALUES ('A', 'M', 'A', '', '', '', '', '', '', 1, 0, '\\x00', '', 0, 0)",
+            "INSERT INTO grants (grant_id, merchant_id, client_id, scopes, created_at) \
+             SELECT 'g' || i, 'M', 'A', '', 0 FROM generate_series(1, 64) i",
+            "INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
+             SELECT decode(md5(i::text), 'hex'), 'g' || i, '', 0, 1 FROM generate_series(1, 64) i",
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+             SELECT decode(md5(i::text), 'hex'), 'g' || i, 0, 1 FROM generate_series(1, 64) i",
+            "SET plan_cache_mode = force_generic_plan",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        for (name, sql) in [("access", FIND_ACCESS), ("refresh", FIND_LIVE_REFRESH)] {
+            sqlx::query(&format!("PREPARE {name} AS {sql}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE {name}('\\x00', 0)"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            for table in ["grants g", "merchants m", "applications app"] {
+                let step = plan.lines().find(|l| l.contains(&format!(" on {table} ")));
+                assert!(
+                    step.is_some_and(|s| s.contains("Index Scan using") && s.contains("_pkey")),
+                    "{name}: {table} is not reached by its primary key:\n{plan}"
+                );
+            }
+        }
+        let _ = conn.close().await;
+        store.close().await;
+    }
 }

@@ -2,7 +2,7 @@
 //! token (access tokens are looked up with [`Store::find_access`]).
 
 use super::{
-    grants::access_grant_from_row,
+    grants::live_grant_from_row,
     sql::{Arg, Sql},
     Store, StoreError,
 };
@@ -80,22 +80,26 @@ impl Store {
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
         self.timed("find_live_refresh", async {
-            self.read_via()?
-                .fetch_row(
-                    "SELECT r.grant_id, g.scopes, r.created_at, r.expires_at, g.merchant_id, \
-                            m.name, g.client_id, app.name \
-                     FROM refresh_tokens r \
-                     JOIN grants g ON g.grant_id = r.grant_id \
-                     JOIN merchants m ON m.merchant_id = g.merchant_id \
-                     JOIN applications app ON app.client_id = g.client_id \
-                     WHERE r.token_hash = $1 AND r.expires_at > $2 \
-                       AND r.consumed_at IS NULL AND r.retired_at IS NULL \
-                       AND g.revoked_at IS NULL AND app.deleted_at IS NULL",
-                    &[Arg::Blob(refresh_hash), Arg::Int(now)],
-                    access_grant_from_row,
-                )
-                .await
+            let args = [Arg::Blob(refresh_hash), Arg::Int(now)];
+            let row = self
+                .read_via()?
+                .fetch_row(FIND_LIVE_REFRESH, &args, live_grant_from_row)
+                .await?;
+            Ok(row.flatten())
         })
         .await
     }
 }
+
+/// A refresh token that was not rotated out, with its grant, merchant and application; the
+/// grant's revocation and the application's deletion are read, not filtered (see
+/// [`super::grants::FIND_ACCESS`] for why).
+pub(crate) const FIND_LIVE_REFRESH: &str =
+    "SELECT r.grant_id, g.scopes, r.created_at, r.expires_at, g.merchant_id, m.name, \
+            g.client_id, app.name, g.revoked_at, app.deleted_at \
+     FROM refresh_tokens r \
+     JOIN grants g ON g.grant_id = r.grant_id \
+     JOIN merchants m ON m.merchant_id = g.merchant_id \
+     JOIN applications app ON app.client_id = g.client_id \
+     WHERE r.token_hash = $1 AND r.expires_at > $2 \
+       AND r.consumed_at IS NULL AND r.retired_at IS NULL";
