@@ -98,18 +98,29 @@ impl AuditFilter {
         (sql, values)
     }
 
-    /// The listing's statement: newest first by time, then by id, which the indexes by
-    /// `(merchant_id, at)` and by `at` give in order, so a page reads its rows and no more.
-    fn listing(&self) -> String {
+    /// The count's statement and its values.
+    fn counting(&self) -> (String, Vec<Value>) {
         let (conditions, values) = self.conditions();
-        format!(
+        (
+            format!("SELECT COUNT(*) FROM audit_events{conditions}"),
+            values,
+        )
+    }
+
+    /// The listing's statement and its values; the limit and the offset are the two
+    /// placeholders after them. Newest first by time, then by id, which the indexes by
+    /// `(merchant_id, at)` and by `at` give in order, so a page reads its rows and no more.
+    fn listing(&self) -> (String, Vec<Value>) {
+        let (conditions, values) = self.conditions();
+        let sql = format!(
             "SELECT event_id, at, kind, merchant_id, client_id, grant_id, user_id, client_ip, \
                     detail \
              FROM audit_events{conditions} \
              ORDER BY at DESC, event_id DESC LIMIT ${} OFFSET ${}",
             values.len() + 1,
             values.len() + 2
-        )
+        );
+        (sql, values)
     }
 }
 
@@ -135,8 +146,7 @@ impl Store {
 
     /// How many events match `filter` (for paging).
     pub async fn count_audit(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
-        let (conditions, values) = filter.conditions();
-        let sql = format!("SELECT COUNT(*) FROM audit_events{conditions}");
+        let (sql, values) = filter.counting();
         let row = bound(&sql, values).fetch_one(self.pool()).await?;
         Ok(row.try_get(0)?)
     }
@@ -148,8 +158,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let sql = filter.listing();
-        let (_, values) = filter.conditions();
+        let (sql, values) = filter.listing();
         let rows = bound(&sql, values)
             .bind(limit)
             .bind(offset)
@@ -210,19 +219,15 @@ mod tests {
             filter(Some("M1"), None),
             filter(Some("M1"), Some("grant.revoked")),
         ] {
-            let listing = plan(&store, &f.listing(), f.conditions().1).await;
+            let (sql, values) = f.listing();
+            let listing = plan(&store, &sql, values).await;
             assert!(
                 listing.contains("INDEX audit_events_by_merchant")
                     && !listing.contains("TEMP B-TREE"),
                 "{f:?}: {listing}"
             );
-            let (conditions, values) = f.conditions();
-            let count = plan(
-                &store,
-                &format!("SELECT COUNT(*) FROM audit_events{conditions}"),
-                values,
-            )
-            .await;
+            let (sql, values) = f.counting();
+            let count = plan(&store, &sql, values).await;
             assert!(
                 count.contains("INDEX audit_events_by_merchant"),
                 "{f:?}: {count}"
@@ -230,7 +235,8 @@ mod tests {
         }
         // The whole trail, or one kind of it (the CLI): newest first through the time index.
         for f in [filter(None, None), filter(None, Some("login.failed"))] {
-            let listing = plan(&store, &f.listing(), f.conditions().1).await;
+            let (sql, values) = f.listing();
+            let listing = plan(&store, &sql, values).await;
             assert!(
                 listing.contains("INDEX audit_events_by_time") && !listing.contains("TEMP B-TREE"),
                 "{f:?}: {listing}"
@@ -250,13 +256,14 @@ mod tests {
             all.conditions().0,
             " WHERE merchant_id = $1 AND kind = $2 AND at >= $3"
         );
-        assert!(all.listing().ends_with("LIMIT $4 OFFSET $5"));
+        assert!(all.listing().0.ends_with("LIMIT $4 OFFSET $5"));
         let kind = filter(None, Some("login.failed"));
         assert_eq!(kind.conditions().0, " WHERE kind = $1");
-        assert!(kind.listing().ends_with("LIMIT $2 OFFSET $3"));
+        assert!(kind.listing().0.ends_with("LIMIT $2 OFFSET $3"));
         assert_eq!(AuditFilter::default().conditions().0, "");
         assert!(AuditFilter::default()
             .listing()
+            .0
             .ends_with("LIMIT $1 OFFSET $2"));
     }
 }
