@@ -62,6 +62,12 @@ pub fn s256_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// The S256 challenge a well-formed `verifier` answers, or `None` if the verifier is malformed
+/// (which [`verify`] refuses whatever the challenge).
+pub fn s256_challenge_of_well_formed(verifier: &str) -> Option<String> {
+    is_well_formed(verifier).then(|| s256_challenge(verifier))
+}
+
 /// Checks a `code_verifier` against the stored challenge (RFC 7636 §4.6).
 pub fn verify(verifier: &str, challenge: &str, method: Method) -> Result<(), OauthError> {
     if !is_well_formed(verifier) {

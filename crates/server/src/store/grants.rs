@@ -177,11 +177,17 @@ impl Store {
     }
 
     /// Redeems an authorization code for a token pair. A replayed code revokes its grant; the
-    /// refusal is returned as `Ok(Err(_))` so that revocation is committed.
+    /// refusal is returned as `Ok(Err(_))` so that revocation is committed. On PostgreSQL the
+    /// common case is one statement (see `one_statement`).
     pub async fn redeem_code(
         &self,
         req: CodeRedemption,
     ) -> Result<Result<Issued, OauthError>, StoreError> {
+        if let Some(issued) = self.redeem_valid(&req).await? {
+            let answer = (Ok(issued), None);
+            self.count(&answer, "authorization_code");
+            return Ok(answer.0);
+        }
         let answer = self
             .write_tx(move |mut tx| {
                 let req = req.clone();
@@ -192,8 +198,14 @@ impl Store {
         Ok(answer.0)
     }
 
-    /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant.
+    /// Rotates a refresh token (see `domain::refresh`). Reuse revokes the grant. On PostgreSQL
+    /// the common case is one statement (see `one_statement`).
     pub async fn refresh(&self, req: Refresh) -> Result<Result<Issued, OauthError>, StoreError> {
+        if let Some(issued) = self.rotate_live(&req).await? {
+            let answer = (Ok(issued), None);
+            self.count(&answer, "refresh_token");
+            return Ok(answer.0);
+        }
         let answer = self
             .write_tx(move |mut tx| {
                 let req = req.clone();

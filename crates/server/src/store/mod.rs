@@ -43,6 +43,7 @@ pub mod grants;
 pub mod janitor;
 pub mod keys;
 pub mod merchants;
+mod one_statement;
 pub mod rate_limits;
 pub mod resource;
 pub mod sessions;
@@ -412,11 +413,17 @@ impl Store {
     fn read_via(&self) -> Result<direct::ReadVia<'_>, StoreError> {
         Ok(match &self.sqlite {
             Some(sqlite) => direct::ReadVia::Direct(sqlite.readers.get()?),
-            None => direct::ReadVia::Pool(sql::PoolSql {
-                pool: &self.pool,
-                backend: self.backend,
-            }),
+            None => direct::ReadVia::Pool(self.pool_sql()),
         })
+    }
+
+    /// Statements on the pool, each its own transaction (PostgreSQL's reads and one-statement
+    /// writes).
+    fn pool_sql(&self) -> sql::PoolSql<'_> {
+        sql::PoolSql {
+            pool: &self.pool,
+            backend: self.backend,
+        }
     }
 
     /// Whether the database answers a trivial query.
