@@ -46,6 +46,7 @@ pub mod merchants;
 mod one_statement;
 pub mod rate_limits;
 pub mod resource;
+mod rotation_batches;
 pub mod sessions;
 pub(crate) mod sql;
 mod writer;
@@ -217,6 +218,8 @@ pub struct Store {
     metrics: StoreMetrics,
     /// Applications recently read (see `app_cache`).
     apps: std::sync::Arc<app_cache::AppCache>,
+    /// PostgreSQL: refreshes rotated together (see `rotation_batches`).
+    rotations: Option<rotation_batches::RotationBatches>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -336,11 +339,17 @@ impl Store {
                 (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
+        // Half the pool at most runs refresh batches, so reads always find connections.
+        let rotations = (backend == Backend::Postgres).then(|| {
+            let tasks = (options.max_connections as usize / 2).max(1);
+            rotation_batches::RotationBatches::spawn(pool.clone(), tasks)
+        });
         Ok(Self {
             backend,
             pool,
             sqlite,
             writer,
+            rotations,
             metrics: StoreMetrics::default(),
             apps: Default::default(),
         })

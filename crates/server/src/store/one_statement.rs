@@ -7,16 +7,18 @@
 //! client, the eight statements of a refresh ran about 3 500 times a second on the 2-core
 //! machine, the same work as one statement about 8 500 (docs/performance.md).
 //!
-//! So a refresh or redemption first tries one statement ([`ROTATE_LIVE`], [`REDEEM_VALID`]) that
-//! does everything the general path does when it issues tokens, and does it only if every
-//! condition under which the general path issues holds in the rows it changes. If any does not
-//! (unknown, expired or used credential, revoked grant, another client, a redirect URI or PKCE
-//! verifier that does not match), it changes nothing and returns no row, and the general path
-//! runs as before and gives the exact answer: an error, a grace retry, reuse or replay
-//! detection. The fast path can therefore only say yes where the general path would have, with
-//! the same effects; it never refuses. Requests whose conditions the statement does not
-//! express (a narrower scope, a `plain` PKCE challenge, a redirect URI the profile requires but
-//! the client left out) go straight to the general path.
+//! So a refresh or redemption first tries one statement that does everything the general path
+//! does when it issues tokens, and does it only if every condition under which the general path
+//! issues holds in the rows it changes: [`REDEEM_VALID`] for a code, and for refreshes
+//! `rotation_batches::ROTATE_LIVE_BATCH`, which also rotates together the refreshes that arrive
+//! at the same time. If a condition does not hold (unknown, expired or used credential, revoked
+//! grant, another client, a redirect URI or PKCE verifier that does not match), the statement
+//! changes nothing for that request and returns no row for it, and the general path runs as
+//! before and gives the exact answer: an error, a grace retry, reuse or replay detection. The
+//! fast path can therefore only say yes where the general path would have, with the same
+//! effects; it never refuses. Requests whose conditions the statements do not express (a
+//! narrower scope, a `plain` PKCE challenge, a redirect URI the profile requires but the client
+//! left out) go straight to the general path.
 //!
 //! SQLite does not need it: its writes run on the writer thread, statement by statement without
 //! round trips, and it has no data-modifying `WITH`.
@@ -27,45 +29,6 @@ use super::{
     Backend, Store, StoreError,
 };
 use crate::domain::{audit::AuditKind, pkce};
-
-/// Rotates a live refresh token: `$1` the presented token's hash, `$2` the client, `$3` now,
-/// `$4` the successor's hash, `$5` the new access token's hash, `$6` and `$7` their expiries,
-/// `$8` the audit kind, `$9` the client's address. Returns the grant, merchant and scopes when
-/// it rotated, no row when it did nothing.
-///
-/// The conditions are those under which `domain::refresh::decide` says `Rotate` and the general
-/// path issues: the token is neither consumed nor retired nor expired, and its grant is not
-/// revoked and belongs to `$2`. The grant's row is locked (`FOR NO KEY UPDATE`, as the general
-/// path's `lock_grant_of_refresh_token`), so refreshes and revocations of one grant still queue;
-/// a refresh that waited re-checks the conditions on the row the other one committed
-/// (READ COMMITTED re-evaluates an `UPDATE`'s conditions on the newest version), so a token
-/// consumed meanwhile makes this statement a no-op and the general path finds the reuse. The
-/// access token takes the grant's stored scopes, which the store always writes in the form
-/// `ScopeSet::to_wire` gives, as the general path does; the `INSERT` into `access_tokens` fires
-/// the same trigger that keeps the grant's `last_used_at`.
-pub(crate) const ROTATE_LIVE: &str = "\
-WITH g AS ( \
-    SELECT grant_id, merchant_id, client_id, scopes FROM grants \
-    WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_hash = $1) \
-      AND revoked_at IS NULL AND client_id = $2 \
-    FOR NO KEY UPDATE \
-), u AS ( \
-    UPDATE refresh_tokens r SET consumed_at = $3, successor_hash = $4 \
-    FROM g \
-    WHERE r.token_hash = $1 AND r.grant_id = g.grant_id \
-      AND r.consumed_at IS NULL AND r.retired_at IS NULL AND r.expires_at > $3 \
-    RETURNING g.grant_id, g.merchant_id, g.client_id, g.scopes \
-), a AS ( \
-    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
-    SELECT $5, grant_id, scopes, $3, $6 FROM u \
-), n AS ( \
-    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
-    SELECT $4, grant_id, $3, $7 FROM u \
-), e AS ( \
-    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
-    SELECT $3, $8, merchant_id, client_id, grant_id, $9 FROM u \
-) \
-SELECT grant_id, merchant_id, scopes FROM u";
 
 /// Redeems a code whose redemption the general path would accept: `$1` the code's hash, `$2`
 /// now, `$3` the client, `$4` the redirect URI presented (or NULL), `$5` the S256 challenge of
@@ -111,25 +74,18 @@ WITH c AS ( \
 SELECT grant_id, merchant_id, scopes FROM c";
 
 impl Store {
-    /// The fast path of a refresh on PostgreSQL: `Some` if [`ROTATE_LIVE`] rotated the token
-    /// (committed, durable), `None` if the general path must decide (always on SQLite, and for
-    /// a refresh that narrows the scope).
+    /// The fast path of a refresh on PostgreSQL: `Some` if it rotated the token with others
+    /// that arrived at the same time (committed, durable; see `rotation_batches`), `None` if
+    /// the general path must decide (always on SQLite, and for a refresh that narrows the
+    /// scope).
     pub(crate) async fn rotate_live(&self, req: &Refresh) -> Result<Option<Issued>, StoreError> {
-        if self.backend() != Backend::Postgres || req.scope.is_some() {
+        let Some(rotations) = &self.rotations else {
+            return Ok(None);
+        };
+        if req.scope.is_some() {
             return Ok(None);
         }
-        let args = [
-            Arg::Blob(&req.refresh_hash),
-            Arg::Text(&req.client_id),
-            Arg::Int(req.now),
-            Arg::Blob(&req.tokens.refresh_hash),
-            Arg::Blob(&req.tokens.access_hash),
-            Arg::Int(req.tokens.access_expires_at),
-            Arg::Int(req.tokens.refresh_expires_at),
-            Arg::Text(AuditKind::TokenRefreshed.as_str()),
-            Arg::OptText(req.origin.client_ip.as_deref()),
-        ];
-        self.issue_in_one_statement(ROTATE_LIVE, &args).await
+        self.timed("write", rotations.rotate(req.clone())).await
     }
 
     /// The fast path of a code redemption on PostgreSQL: `Some` if [`REDEEM_VALID`] redeemed
@@ -194,7 +150,8 @@ mod tests {
     use sqlx::{AnyConnection, Connection, Row};
     use ucoauth_testkit::{Backend, TestDatabase};
 
-    use super::{REDEEM_VALID, ROTATE_LIVE};
+    use super::REDEEM_VALID;
+    use crate::store::rotation_batches::{rotate_batch, ROTATE_LIVE_BATCH};
     use crate::{
         domain::{audit::Origin, code::Presented, pkce, scope::ScopeSet},
         store::{
@@ -434,6 +391,68 @@ mod tests {
         store.close().await;
     }
 
+    /// Refreshes batched into one statement are each judged alone: the live ones rotate, the
+    /// others are left to the general path; a token presented twice in one batch rotates once,
+    /// and its second presentation then gets what it would have got one after the other (here,
+    /// the grace-window retry).
+    #[tokio::test]
+    async fn a_batch_rotates_each_live_token_once_and_leaves_the_rest_alone() {
+        // 1, 2 live; 3 used in the grace window; 4 revoked; 5 another client's.
+        let Some((_db, store, mut conn)) = store_with_grants(5, 4, 5).await else {
+            return;
+        };
+        for g in 1..=5u8 {
+            let consumed = if g == 3 { "999000" } else { "NULL" };
+            exec(
+                &mut conn,
+                &format!(
+                    "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+                     consumed_at) VALUES ('\\x{}', 'g{g}', 0, {}, {consumed})",
+                    hex(g),
+                    NOW + 1
+                ),
+            )
+            .await;
+        }
+        let before = count(&mut conn, TOTALS).await;
+        let mut twice = refresh_of(1, "A", None);
+        twice.tokens = tokens_of(6);
+        let reqs = [
+            refresh_of(1, "A", None),
+            refresh_of(3, "A", None),
+            twice.clone(),
+            refresh_of(4, "A", None),
+            refresh_of(5, "A", None),
+            refresh_of(2, "A", None),
+            refresh_of(55, "A", None),
+        ];
+        let outcomes = rotate_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
+        let rotated: Vec<Option<String>> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap().map(|i| i.grant_id))
+            .collect();
+        let g1 = rotated[0].is_some() as usize + rotated[2].is_some() as usize;
+        assert_eq!(g1, 1, "grant 1's token rotated {g1} times: {rotated:?}");
+        assert_eq!(rotated[5].as_deref(), Some("g2"), "{rotated:?}");
+        for i in [1, 3, 4, 6] {
+            assert_eq!(rotated[i], None, "item {i}: {rotated:?}");
+        }
+        // Two rotations: two access tokens, two live refresh tokens for two used, two events.
+        assert_eq!(count(&mut conn, TOTALS).await, before + 2_000_000 + 2);
+
+        // The general path answers the other presentation of token 1 as it would have after
+        // the first: a retry within the grace window, with a fresh pair.
+        let second = if rotated[0].is_some() {
+            twice
+        } else {
+            refresh_of(1, "A", None)
+        };
+        let retried = store.refresh(second).await.unwrap();
+        assert_eq!(retried.map(|i| i.grant_id).ok().as_deref(), Some("g1"));
+        let _ = conn.close().await;
+        store.close().await;
+    }
+
     /// The same for codes: redeemed on the fast path exactly when `code::check` says `Redeem`,
     /// with the general path's effects; otherwise untouched.
     #[tokio::test]
@@ -579,11 +598,7 @@ mod tests {
         };
         exec(&mut conn, "SET plan_cache_mode = force_generic_plan").await;
         for (name, sql, args) in [
-            (
-                "rotate",
-                ROTATE_LIVE,
-                "'\\x00', 'A', 0, '\\x01', '\\x02', 0, 0, 'k', 'ip'",
-            ),
+            ("rotate", ROTATE_LIVE_BATCH, "'[]', 'k'"),
             (
                 "redeem",
                 REDEEM_VALID,
