@@ -39,6 +39,7 @@ pub mod credentials;
 pub mod devices;
 mod direct;
 mod durable;
+mod grant_batches;
 pub mod grants;
 pub mod janitor;
 pub mod keys;
@@ -46,7 +47,6 @@ pub mod merchants;
 mod one_statement;
 pub mod rate_limits;
 pub mod resource;
-mod rotation_batches;
 pub mod sessions;
 pub(crate) mod sql;
 mod writer;
@@ -218,8 +218,15 @@ pub struct Store {
     metrics: StoreMetrics,
     /// Applications recently read (see `app_cache`).
     apps: std::sync::Arc<app_cache::AppCache>,
-    /// PostgreSQL: refreshes rotated together (see `rotation_batches`).
-    rotations: Option<rotation_batches::RotationBatches>,
+    /// PostgreSQL: refreshes and code redemptions that run together (see `grant_batches`).
+    batches: Option<GrantBatches>,
+}
+
+/// PostgreSQL: the queues of the batched fast paths (see `grant_batches`).
+#[derive(Clone, Debug)]
+struct GrantBatches {
+    refreshes: grant_batches::Batches<grants::Refresh>,
+    redemptions: grant_batches::Batches<grants::CodeRedemption>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -339,17 +346,21 @@ impl Store {
                 (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
-        // Half the pool at most runs refresh batches, so reads always find connections.
-        let rotations = (backend == Backend::Postgres).then(|| {
-            let tasks = (options.max_connections as usize / 2).max(1);
-            rotation_batches::RotationBatches::spawn(pool.clone(), tasks)
+        // Each kind of batch gets a quarter of the pool at most, so reads always find
+        // connections.
+        let batches = (backend == Backend::Postgres).then(|| {
+            let tasks = (options.max_connections as usize / 4).max(1);
+            GrantBatches {
+                refreshes: grant_batches::Batches::spawn(pool.clone(), tasks),
+                redemptions: grant_batches::Batches::spawn(pool.clone(), tasks),
+            }
         });
         Ok(Self {
             backend,
             pool,
             sqlite,
             writer,
-            rotations,
+            batches,
             metrics: StoreMetrics::default(),
             apps: Default::default(),
         })

@@ -9,140 +9,48 @@
 //!
 //! So a refresh or redemption first tries one statement that does everything the general path
 //! does when it issues tokens, and does it only if every condition under which the general path
-//! issues holds in the rows it changes: [`REDEEM_VALID`] for a code, and for refreshes
-//! `rotation_batches::ROTATE_LIVE_BATCH`, which also rotates together the refreshes that arrive
-//! at the same time. If a condition does not hold (unknown, expired or used credential, revoked
-//! grant, another client, a redirect URI or PKCE verifier that does not match), the statement
-//! changes nothing for that request and returns no row for it, and the general path runs as
-//! before and gives the exact answer: an error, a grace retry, reuse or replay detection. The
-//! fast path can therefore only say yes where the general path would have, with the same
-//! effects; it never refuses. Requests whose conditions the statements do not express (a
-//! narrower scope, a `plain` PKCE challenge, a redirect URI the profile requires but the client
-//! left out) go straight to the general path.
+//! issues holds in the rows it changes (`grant_batches::ROTATE_LIVE_BATCH` and
+//! `REDEEM_VALID_BATCH`, which also run together the requests that arrive at the same time). If
+//! a condition does not hold (unknown, expired or used credential, revoked grant, another
+//! client, a redirect URI or PKCE verifier that does not match), the statement changes nothing
+//! for that request and returns no row for it, and the general path runs as before and gives
+//! the exact answer: an error, a grace retry, reuse or replay detection. The fast path can
+//! therefore only say yes where the general path would have, with the same effects; it never
+//! refuses. Requests whose conditions the statements do not express (a narrower scope, a
+//! `plain` PKCE challenge, a redirect URI the profile requires but the client left out, a
+//! malformed verifier) go straight to the general path.
 //!
 //! SQLite does not need it: its writes run on the writer thread, statement by statement without
 //! round trips, and it has no data-modifying `WITH`.
 
 use super::{
-    grants::{parse_scopes, CodeRedemption, Issued, Refresh},
-    sql::{Arg, Columns, Sql},
-    Backend, Store, StoreError,
+    grants::{CodeRedemption, Issued, Refresh},
+    Store, StoreError,
 };
-use crate::domain::{audit::AuditKind, pkce};
-
-/// Redeems a code whose redemption the general path would accept: `$1` the code's hash, `$2`
-/// now, `$3` the client, `$4` the redirect URI presented (or NULL), `$5` the S256 challenge of
-/// the presented verifier (or NULL: no verifier), `$6`/`$7` the access token's hash and expiry,
-/// `$8`/`$9` the refresh token's, `$10` the audit kind, `$11` the client's address. Returns the
-/// grant, merchant and scopes when it redeemed, no row when it did nothing.
-///
-/// The conditions are those of `domain::code::check` saying `Redeem`: the code is unused and
-/// unexpired, its grant is not revoked and belongs to `$3`; the redirect URI presented equals
-/// the stored one, or none was presented and the authorize request named none; and either
-/// the code has an S256 challenge equal to `$5`, or it has no challenge and no verifier was
-/// presented. Like the general path it is decided by the conditional `UPDATE` of the code: a
-/// second redemption waits for the first's row lock, finds the code consumed, does nothing,
-/// and the general path treats it as the replay it is. (The challenge is compared with `=`,
-/// not in constant time: it is no secret, the authorize request carried it in its URL.)
-///
-/// The grant is named by the code's `grant_id` through a sub-select rather than by the join
-/// alone: joined freely, PostgreSQL's plans made before it has statistics start from `grants`
-/// (`client_id = $3 AND revoked_at IS NULL` looks selective to them) and scan it; both
-/// statements must reach every row by its primary key (see the plan test below).
-pub(crate) const REDEEM_VALID: &str = "\
-WITH c AS ( \
-    UPDATE authorization_codes c SET consumed_at = $2 \
-    FROM grants g \
-    WHERE c.code_hash = $1 \
-      AND g.grant_id = (SELECT grant_id FROM authorization_codes WHERE code_hash = $1) \
-      AND c.grant_id = g.grant_id AND c.consumed_at IS NULL AND c.expires_at > $2 \
-      AND g.client_id = $3 AND g.revoked_at IS NULL \
-      AND (c.redirect_uri = $4 OR ($4 IS NULL AND c.redirect_uri_explicit = 0)) \
-      AND ((c.code_challenge_method = 'S256' AND c.code_challenge = $5) \
-           OR ($5 IS NULL AND c.code_challenge IS NULL)) \
-    RETURNING g.grant_id, g.merchant_id, g.client_id, g.scopes \
-), a AS ( \
-    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
-    SELECT $6, grant_id, scopes, $2, $7 FROM c \
-), n AS ( \
-    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
-    SELECT $8, grant_id, $2, $9 FROM c \
-), e AS ( \
-    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
-    SELECT $2, $10, merchant_id, client_id, grant_id, $11 FROM c \
-) \
-SELECT grant_id, merchant_id, scopes FROM c";
 
 impl Store {
-    /// The fast path of a refresh on PostgreSQL: `Some` if it rotated the token with others
-    /// that arrived at the same time (committed, durable; see `rotation_batches`), `None` if
-    /// the general path must decide (always on SQLite, and for a refresh that narrows the
-    /// scope).
+    /// The fast path of a refresh on PostgreSQL: `Some` if it rotated the token (committed,
+    /// durable), `None` if the general path must decide (always on SQLite).
     pub(crate) async fn rotate_live(&self, req: &Refresh) -> Result<Option<Issued>, StoreError> {
-        let Some(rotations) = &self.rotations else {
+        let Some(batches) = &self.batches else {
             return Ok(None);
         };
-        if req.scope.is_some() {
-            return Ok(None);
-        }
-        self.timed("write", rotations.rotate(req.clone())).await
+        self.timed("write", batches.refreshes.run(req.clone()))
+            .await
     }
 
-    /// The fast path of a code redemption on PostgreSQL: `Some` if [`REDEEM_VALID`] redeemed
-    /// the code (committed, durable), `None` if the general path must decide.
+    /// The fast path of a code redemption on PostgreSQL: `Some` if it redeemed the code
+    /// (committed, durable), `None` if the general path must decide (always on SQLite).
     pub(crate) async fn redeem_valid(
         &self,
         req: &CodeRedemption,
     ) -> Result<Option<Issued>, StoreError> {
-        let presented = &req.presented;
-        if self.backend() != Backend::Postgres
-            || (presented.redirect_uri.is_none() && presented.require_redirect_uri)
-        {
+        let Some(batches) = &self.batches else {
             return Ok(None);
-        }
-        let challenge = match presented.code_verifier.as_deref() {
-            None => None,
-            Some(verifier) => match pkce::s256_challenge_of_well_formed(verifier) {
-                Some(challenge) => Some(challenge),
-                None => return Ok(None),
-            },
         };
-        let args = [
-            Arg::Blob(&req.code_hash),
-            Arg::Int(req.now),
-            Arg::Text(&presented.client_id),
-            Arg::OptText(presented.redirect_uri.as_deref()),
-            Arg::OptText(challenge.as_deref()),
-            Arg::Blob(&req.tokens.access_hash),
-            Arg::Int(req.tokens.access_expires_at),
-            Arg::Blob(&req.tokens.refresh_hash),
-            Arg::Int(req.tokens.refresh_expires_at),
-            Arg::Text(AuditKind::CodeRedeemed.as_str()),
-            Arg::OptText(req.origin.client_ip.as_deref()),
-        ];
-        self.issue_in_one_statement(REDEEM_VALID, &args).await
-    }
-
-    /// Runs one of this module's statements, each its own transaction on the pool.
-    async fn issue_in_one_statement(
-        &self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Option<Issued>, StoreError> {
-        let mut pool = self.pool_sql();
-        self.timed("write", pool.fetch_row(sql, args, issued_from_row))
+        self.timed("write", batches.redemptions.run(req.clone()))
             .await
     }
-}
-
-/// The columns `grant_id, merchant_id, scopes` both statements return.
-fn issued_from_row(r: &dyn Columns) -> Result<Issued, StoreError> {
-    let grant_id = r.text(0)?;
-    Ok(Issued {
-        merchant_id: r.text(1)?,
-        scopes: parse_scopes(&grant_id, &r.text(2)?)?,
-        grant_id,
-    })
 }
 
 #[cfg(test)]
@@ -150,8 +58,7 @@ mod tests {
     use sqlx::{AnyConnection, Connection, Row};
     use ucoauth_testkit::{Backend, TestDatabase};
 
-    use super::REDEEM_VALID;
-    use crate::store::rotation_batches::{rotate_batch, ROTATE_LIVE_BATCH};
+    use crate::store::grant_batches::{run_batch, REDEEM_VALID_BATCH, ROTATE_LIVE_BATCH};
     use crate::{
         domain::{audit::Origin, code::Presented, pkce, scope::ScopeSet},
         store::{
@@ -426,7 +333,7 @@ mod tests {
             refresh_of(2, "A", None),
             refresh_of(55, "A", None),
         ];
-        let outcomes = rotate_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
+        let outcomes = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
         let rotated: Vec<Option<String>> = outcomes
             .into_iter()
             .map(|o| o.unwrap().map(|i| i.grant_id))
@@ -587,26 +494,92 @@ mod tests {
         store.close().await;
     }
 
+    /// Code redemptions batched into one statement are each judged alone too: a code presented
+    /// twice in one batch is redeemed once, and its second presentation is then the replay the
+    /// general path refuses (revoking the grant), as one after the other.
+    #[tokio::test]
+    async fn a_batch_redeems_each_valid_code_once_and_leaves_the_rest_alone() {
+        // 1, 2 valid (1 with PKCE); 3 with a challenge the verifier does not answer; 4 revoked.
+        let Some((_db, store, mut conn)) = store_with_grants(4, 4, 0).await else {
+            return;
+        };
+        let s256 = pkce::s256_challenge(VERIFIER);
+        for g in 1..=4u8 {
+            let challenge = match g {
+                2 => "NULL".to_owned(),
+                3 => format!("'{}'", pkce::s256_challenge(&"B".repeat(43))),
+                _ => format!("'{s256}'"),
+            };
+            let method = if g == 2 { "NULL" } else { "'S256'" };
+            exec(
+                &mut conn,
+                &format!(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, \
+                     redirect_uri_explicit, code_challenge, code_challenge_method, created_at, \
+                     expires_at) VALUES ('\\x{}', 'g{g}', '{REDIRECT}', 1, {challenge}, \
+                     {method}, 0, {})",
+                    hex(g),
+                    NOW + 1
+                ),
+            )
+            .await;
+        }
+        let before = count(&mut conn, TOTALS).await;
+        let mut twice = redemption_of(1, Some(REDIRECT), Some(VERIFIER));
+        twice.tokens = tokens_of(6);
+        let reqs = [
+            redemption_of(1, Some(REDIRECT), Some(VERIFIER)),
+            redemption_of(3, Some(REDIRECT), Some(VERIFIER)),
+            twice.clone(),
+            redemption_of(4, Some(REDIRECT), Some(VERIFIER)),
+            redemption_of(2, Some(REDIRECT), None),
+            redemption_of(55, Some(REDIRECT), None),
+        ];
+        let outcomes = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
+        let redeemed: Vec<Option<String>> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap().map(|i| i.grant_id))
+            .collect();
+        let g1 = redeemed[0].is_some() as usize + redeemed[2].is_some() as usize;
+        assert_eq!(g1, 1, "grant 1's code redeemed {g1} times: {redeemed:?}");
+        assert_eq!(redeemed[4].as_deref(), Some("g2"), "{redeemed:?}");
+        for i in [1, 3, 5] {
+            assert_eq!(redeemed[i], None, "item {i}: {redeemed:?}");
+        }
+        // Two redemptions: two access and two refresh tokens, two codes used, two events.
+        let after = before + 2_000_000 + 2 * 10_000 - 2 * 100 + 2;
+        assert_eq!(count(&mut conn, TOTALS).await, after);
+
+        // The other presentation of code 1 is a replay: refused, and grant 1 revoked.
+        let second = if redeemed[0].is_some() {
+            twice
+        } else {
+            redemption_of(1, Some(REDIRECT), Some(VERIFIER))
+        };
+        assert!(store.redeem_code(second).await.unwrap().is_err());
+        let revoked =
+            "SELECT count(*) FROM grants WHERE grant_id = 'g1' AND revoked_at IS NOT NULL";
+        assert_eq!(count(&mut conn, revoked).await, 1);
+        let _ = conn.close().await;
+        store.close().await;
+    }
+
     /// PostgreSQL keeps a prepared statement's generic plan, and the first ones are made on a
     /// new database, before any statistics: both statements must still reach every row by its
-    /// primary key, never by scanning a table (the first version of `REDEEM_VALID` joined the
-    /// grant freely and its plan scanned `grants`).
+    /// primary key, never by scanning a table (the first versions scanned `grants`: one joined
+    /// it freely, one filtered it on `revoked_at IS NULL` while locking).
     #[tokio::test]
     async fn both_statements_reach_their_rows_by_primary_key_in_plans_made_before_statistics() {
         let Some((_db, store, mut conn)) = store_with_grants(64, 0, 0).await else {
             return;
         };
         exec(&mut conn, "SET plan_cache_mode = force_generic_plan").await;
-        for (name, sql, args) in [
-            ("rotate", ROTATE_LIVE_BATCH, "'[]', 'k'"),
-            (
-                "redeem",
-                REDEEM_VALID,
-                "'\\x00', 0, 'A', 'r', 'c', '\\x01', 0, '\\x02', 0, 'k', 'ip'",
-            ),
+        for (name, sql) in [
+            ("rotate", ROTATE_LIVE_BATCH),
+            ("redeem", REDEEM_VALID_BATCH),
         ] {
             exec(&mut conn, &format!("PREPARE {name} AS {sql}")).await;
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE {name}({args})"))
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE {name}('[]', 'k')"))
                 .fetch_all(&mut conn)
                 .await
                 .unwrap()
@@ -615,6 +588,11 @@ mod tests {
                 .collect();
             let plan = plan.join("\n");
             assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
+            // Looked up once per batch, not once per row of it.
+            assert!(
+                plan.contains("CTE g"),
+                "{name}: the grants are not materialized:\n{plan}"
+            );
             let grants = plan.lines().find(|l| l.contains(" on grants"));
             assert!(
                 grants.is_some_and(|l| l.contains("Index Scan using grants_pkey")),

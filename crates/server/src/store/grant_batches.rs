@@ -1,0 +1,394 @@
+//! PostgreSQL: refreshes, and code redemptions, that arrive together run as one statement
+//! (group commit).
+//!
+//! The fast paths of `one_statement` are one statement per grant, but on PostgreSQL most of a
+//! statement's cost does not depend on its rows: the wake-ups and loopback exchange of a round
+//! trip, starting the executor for five table changes, and the commit's WAL flush. So the
+//! grants waiting at any moment go into one statement together. For each kind, a few tasks take
+//! turns at a queue: each takes whatever is waiting (up to [`MAX_BATCH`]), runs it, and answers
+//! each request; while they run, the next requests gather for the next one. With nothing else
+//! waiting, a batch is one request and nothing waits for company.
+//!
+//! Each request in a batch is judged alone, by the conditions under which the general path
+//! issues (see each statement); one they refuse gets no row and goes to the general path, as
+//! does every request of a batch whose statement failed (it changed nothing: one statement is
+//! one transaction).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::{any::AnyRow, AnyPool, Row};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::{
+    grants::{parse_scopes, CodeRedemption, Issued, Refresh},
+    StoreError,
+};
+use crate::domain::{audit::AuditKind, pkce};
+
+/// Most requests in one statement.
+pub(crate) const MAX_BATCH: usize = 32;
+
+/// Rotates every live refresh token of a batch: `$1` the batch as a JSON array of
+/// [`RefreshItem`]s, `$2` the audit kind. Returns, for each item it rotated, the item's `k`
+/// with the grant, merchant and scopes; nothing for the others.
+///
+/// Per item, the conditions are those under which `domain::refresh::decide` says `Rotate` and
+/// the general path issues: the token is neither consumed nor retired nor expired, its grant is
+/// not revoked and belongs to the item's client. The grants' rows are locked (`FOR NO KEY
+/// UPDATE`, as the general path's `lock_grant_of_refresh_token`), in `grant_id` order so that
+/// two batches never wait on each other crosswise, and refreshes and revocations of one grant
+/// still queue; a refresh that waited re-checks its conditions on the rows the other committed
+/// (the lock returns the grant's newest version, and READ COMMITTED re-evaluates an `UPDATE`'s
+/// conditions on the token's), so a token consumed meanwhile is left alone and the general
+/// path finds the reuse. A token presented twice in one batch is updated once; the other item
+/// gets no row and the general path then sees it used, as it would have one after the other.
+/// The access token takes the grant's stored scopes, which the store always writes in the form
+/// `ScopeSet::to_wire` gives, as the general path does; the `INSERT` into `access_tokens` fires
+/// the trigger that keeps the grant's `last_used_at`.
+///
+/// Every table is reached by primary key whatever the statistics (see the plan test in
+/// `one_statement`): rows through lateral lookups (`OFFSET 0` keeps the planner from turning
+/// them into a join it could plan as a scan) or `= ANY(ARRAY(...))`. The grants' revocation is
+/// filtered after they are read, not in the lookup: plans made before statistics take
+/// `revoked_at IS NULL` for rare and walk every live grant through its index instead. The
+/// grants are looked up once per batch (`MATERIALIZED`): inlined into the `UPDATE`'s join,
+/// they were looked up again for every row of the batch (30 × 30 lookups for 30 codes).
+pub(crate) const ROTATE_LIVE_BATCH: &str = "\
+WITH p AS ( \
+    SELECT * FROM json_to_recordset($1::json) AS p(k int, presented text, client_id text, \
+        now bigint, successor text, access text, access_expires bigint, \
+        refresh_expires bigint, client_ip text) \
+), f AS ( \
+    SELECT p.*, decode(p.presented, 'hex') AS presented_hash, t.grant_id \
+    FROM p, LATERAL (SELECT grant_id FROM refresh_tokens \
+                     WHERE token_hash = decode(p.presented, 'hex') OFFSET 0) t \
+), g AS MATERIALIZED ( \
+    SELECT l.* FROM (SELECT DISTINCT grant_id FROM f ORDER BY grant_id) o, \
+    LATERAL (SELECT grant_id, merchant_id, client_id, scopes, revoked_at FROM grants \
+             WHERE grant_id = o.grant_id OFFSET 0 FOR NO KEY UPDATE) l \
+), u AS ( \
+    UPDATE refresh_tokens r SET consumed_at = f.now, successor_hash = decode(f.successor, 'hex') \
+    FROM f JOIN g ON g.grant_id = f.grant_id AND g.client_id = f.client_id \
+        AND g.revoked_at IS NULL \
+    WHERE r.token_hash = ANY(ARRAY(SELECT presented_hash FROM f)) \
+      AND r.token_hash = f.presented_hash \
+      AND r.consumed_at IS NULL AND r.retired_at IS NULL AND r.expires_at > f.now \
+    RETURNING f.k, f.now, f.successor, f.access, f.access_expires, f.refresh_expires, \
+        f.client_ip, g.grant_id, g.merchant_id, g.client_id, g.scopes \
+), a AS ( \
+    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
+    SELECT decode(access, 'hex'), grant_id, scopes, now, access_expires FROM u \
+), n AS ( \
+    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+    SELECT decode(successor, 'hex'), grant_id, now, refresh_expires FROM u \
+), e AS ( \
+    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
+    SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM u \
+) \
+SELECT k, grant_id, merchant_id, scopes FROM u";
+
+/// Redeems every code of a batch that the general path would accept: `$1` the batch as a JSON
+/// array of [`CodeItem`]s, `$2` the audit kind. Returns, for each item it redeemed, the item's
+/// `k` with the grant, merchant and scopes; nothing for the others.
+///
+/// Per item, the conditions are those of `domain::code::check` saying `Redeem`: the code is
+/// unused and unexpired, its grant is not revoked and belongs to the item's client; the
+/// redirect URI presented equals the stored one, or none was presented and the authorize
+/// request named none; and either the code has an S256 challenge equal to the item's (the S256
+/// of the verifier presented), or it has no challenge and no verifier was presented. Like the
+/// general path it is decided by the conditional `UPDATE` of the code, without locking the
+/// grant: a second redemption waits for the first's row lock, finds the code consumed, gets
+/// no row, and the general path treats it as the replay it is; a code presented twice in one
+/// batch is updated once, with the same outcome. (Two statements redeeming the same two codes
+/// in crossing order can deadlock; PostgreSQL then fails one of them, whose requests take the
+/// general path. The challenge is compared with `=`, not in constant time: it is no secret,
+/// the authorize request carried it in its URL.) Plans: as [`ROTATE_LIVE_BATCH`].
+pub(crate) const REDEEM_VALID_BATCH: &str = "\
+WITH p AS ( \
+    SELECT * FROM json_to_recordset($1::json) AS p(k int, code text, client_id text, \
+        now bigint, redirect_uri text, challenge text, access text, access_expires bigint, \
+        refresh text, refresh_expires bigint, client_ip text) \
+), f AS ( \
+    SELECT p.*, decode(p.code, 'hex') AS code_hash, t.grant_id \
+    FROM p, LATERAL (SELECT grant_id FROM authorization_codes \
+                     WHERE code_hash = decode(p.code, 'hex') OFFSET 0) t \
+), g AS MATERIALIZED ( \
+    SELECT l.* FROM (SELECT DISTINCT grant_id FROM f) o, \
+    LATERAL (SELECT grant_id, merchant_id, client_id, scopes, revoked_at FROM grants \
+             WHERE grant_id = o.grant_id OFFSET 0) l \
+), c AS ( \
+    UPDATE authorization_codes c SET consumed_at = f.now \
+    FROM f JOIN g ON g.grant_id = f.grant_id AND g.client_id = f.client_id \
+        AND g.revoked_at IS NULL \
+    WHERE c.code_hash = ANY(ARRAY(SELECT code_hash FROM f)) \
+      AND c.code_hash = f.code_hash \
+      AND c.consumed_at IS NULL AND c.expires_at > f.now \
+      AND (c.redirect_uri = f.redirect_uri \
+           OR (f.redirect_uri IS NULL AND c.redirect_uri_explicit = 0)) \
+      AND ((c.code_challenge_method = 'S256' AND c.code_challenge = f.challenge) \
+           OR (f.challenge IS NULL AND c.code_challenge IS NULL)) \
+    RETURNING f.k, f.now, f.access, f.access_expires, f.refresh, f.refresh_expires, \
+        f.client_ip, g.grant_id, g.merchant_id, g.client_id, g.scopes \
+), a AS ( \
+    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
+    SELECT decode(access, 'hex'), grant_id, scopes, now, access_expires FROM c \
+), n AS ( \
+    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+    SELECT decode(refresh, 'hex'), grant_id, now, refresh_expires FROM c \
+), e AS ( \
+    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
+    SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM c \
+) \
+SELECT k, grant_id, merchant_id, scopes FROM c";
+
+/// A request that can run in a batch statement: which statement, and its item there.
+pub(crate) trait Batched: Send + Sync + 'static {
+    /// The statement: `$1` a JSON array of items, `$2` the audit kind; rows `k, grant_id,
+    /// merchant_id, scopes` for the items it issued to.
+    const SQL: &'static str;
+    const AUDIT: AuditKind;
+    /// This request as item `k` of a batch (hashes in hex: JSON has no bytes, and sqlx's
+    /// `Any` driver binds no arrays); `None` if the statement cannot express it.
+    fn item(&self, k: usize) -> Option<impl Serialize + Send>;
+}
+
+/// One refresh of a batch, as [`ROTATE_LIVE_BATCH`] reads it.
+#[derive(Serialize)]
+struct RefreshItem<'a> {
+    k: usize,
+    presented: String,
+    client_id: &'a str,
+    now: i64,
+    successor: String,
+    access: String,
+    access_expires: i64,
+    refresh_expires: i64,
+    client_ip: Option<&'a str>,
+}
+
+impl Batched for Refresh {
+    const SQL: &'static str = ROTATE_LIVE_BATCH;
+    const AUDIT: AuditKind = AuditKind::TokenRefreshed;
+
+    /// A refresh that narrows the scope is left to the general path.
+    fn item(&self, k: usize) -> Option<impl Serialize + Send> {
+        self.scope.is_none().then(|| RefreshItem {
+            k,
+            presented: hex::encode(self.refresh_hash),
+            client_id: &self.client_id,
+            now: self.now,
+            successor: hex::encode(self.tokens.refresh_hash),
+            access: hex::encode(self.tokens.access_hash),
+            access_expires: self.tokens.access_expires_at,
+            refresh_expires: self.tokens.refresh_expires_at,
+            client_ip: self.origin.client_ip.as_deref(),
+        })
+    }
+}
+
+/// One code redemption of a batch, as [`REDEEM_VALID_BATCH`] reads it.
+#[derive(Serialize)]
+struct CodeItem<'a> {
+    k: usize,
+    code: String,
+    client_id: &'a str,
+    now: i64,
+    redirect_uri: Option<&'a str>,
+    challenge: Option<String>,
+    access: String,
+    access_expires: i64,
+    refresh: String,
+    refresh_expires: i64,
+    client_ip: Option<&'a str>,
+}
+
+impl Batched for CodeRedemption {
+    const SQL: &'static str = REDEEM_VALID_BATCH;
+    const AUDIT: AuditKind = AuditKind::CodeRedeemed;
+
+    /// Left to the general path: a redirect URI the profile requires but the client left out,
+    /// and a malformed verifier (both refused there).
+    fn item(&self, k: usize) -> Option<impl Serialize + Send> {
+        let presented = &self.presented;
+        if presented.redirect_uri.is_none() && presented.require_redirect_uri {
+            return None;
+        }
+        let challenge = match presented.code_verifier.as_deref() {
+            None => None,
+            Some(verifier) => Some(pkce::s256_challenge_of_well_formed(verifier)?),
+        };
+        Some(CodeItem {
+            k,
+            code: hex::encode(self.code_hash),
+            client_id: &presented.client_id,
+            now: self.now,
+            redirect_uri: presented.redirect_uri.as_deref(),
+            challenge,
+            access: hex::encode(self.tokens.access_hash),
+            access_expires: self.tokens.access_expires_at,
+            refresh: hex::encode(self.tokens.refresh_hash),
+            refresh_expires: self.tokens.refresh_expires_at,
+            client_ip: self.origin.client_ip.as_deref(),
+        })
+    }
+}
+
+/// What became of one request of a batch: `Ok(None)` if the general path must decide.
+pub(crate) type Outcome = Result<Option<Issued>, StoreError>;
+
+/// A request waiting for its batch, and where to send what became of it.
+struct Job<R> {
+    req: R,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// The queue of one kind of request for its batching tasks. Cheap to clone.
+pub(crate) struct Batches<R> {
+    queue: mpsc::UnboundedSender<Job<R>>,
+}
+
+impl<R> Clone for Batches<R> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Batches<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Batches")
+    }
+}
+
+impl<R: Batched> Batches<R> {
+    /// Starts `tasks` batching tasks on `pool`; they stop when the last handle is dropped.
+    pub(crate) fn spawn(pool: AnyPool, tasks: usize) -> Self {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..tasks.max(1) {
+            tokio::spawn(run_batches(pool.clone(), waiting.clone()));
+        }
+        Self { queue }
+    }
+
+    /// Runs `req` in the next batch: `Some` if it issued (committed, durable), `None` if the
+    /// general path must decide.
+    pub(crate) async fn run(&self, req: R) -> Outcome {
+        if req.item(0).is_none() {
+            return Ok(None);
+        }
+        let (done, outcome) = oneshot::channel();
+        if self.queue.send(Job { req, done }).is_err() {
+            return Ok(None);
+        }
+        outcome.await.unwrap_or(Ok(None))
+    }
+}
+
+/// One batching task: take the waiting requests, run them, answer; again.
+async fn run_batches<R: Batched>(
+    pool: AnyPool,
+    waiting: Arc<Mutex<mpsc::UnboundedReceiver<Job<R>>>>,
+) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            // The lock is held while waiting for the first job, so one task at a time
+            // gathers; the others are running their batches meanwhile.
+            let mut waiting = waiting.lock().await;
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            jobs.push(first);
+            while jobs.len() < MAX_BATCH {
+                match waiting.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let reqs: Vec<&R> = jobs.iter().map(|j| &j.req).collect();
+        let outcomes = run_batch(&pool, &reqs).await;
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let _ = job.done.send(outcome);
+        }
+    }
+}
+
+/// Runs `R`'s statement for `reqs`: what became of each, in order.
+///
+/// If PostgreSQL refuses the statement (a deadlock, say), it changed nothing (one statement,
+/// one transaction) and every request goes to the general path. If the statement's fate is
+/// unknown (the connection broke before its answer), every request gets "unavailable", as a
+/// lone transaction would: sent to the general path, a request whose batch did commit would be
+/// taken for a retry (a refresh) or a replay (a code, whose grant would be revoked).
+pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = reqs.iter().map(|_| Ok(None)).collect();
+    let items: Vec<_> = reqs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, req)| req.item(k))
+        .collect();
+    if items.is_empty() {
+        return outcomes;
+    }
+    let Ok(batch) = serde_json::to_string(&items) else {
+        return outcomes;
+    };
+    let rows = match sqlx::query(R::SQL)
+        .bind(batch)
+        .bind(R::AUDIT.as_str())
+        .fetch_all(pool)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e @ sqlx::Error::Database(_)) => {
+            tracing::warn!(error = %e, requests = reqs.len(), "a batch statement failed");
+            return outcomes;
+        }
+        Err(e) => {
+            let unknown = e.to_string();
+            return reqs
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(unknown.clone())))
+                .collect();
+        }
+    };
+    // From here the batch is committed: a row that cannot be read must not send its request
+    // to the general path, which would take the change it cannot see answered for reuse.
+    let mut unreadable = false;
+    for row in rows {
+        let slot = row
+            .try_get::<i32, _>(0)
+            .ok()
+            .and_then(|k| usize::try_from(k).ok())
+            .and_then(|k| outcomes.get_mut(k));
+        let Some(slot) = slot else {
+            unreadable = true;
+            continue;
+        };
+        *slot = issued_from_row(&row).map(Some);
+    }
+    if unreadable {
+        for outcome in &mut outcomes {
+            if matches!(outcome, Ok(None)) {
+                *outcome = Err(StoreError::Inconsistent(
+                    "a batch statement answered a row it did not ask for".into(),
+                ));
+            }
+        }
+    }
+    outcomes
+}
+
+/// The columns `k, grant_id, merchant_id, scopes` of a batch statement's rows.
+fn issued_from_row(row: &AnyRow) -> Result<Issued, StoreError> {
+    let grant_id: String = row.try_get(1)?;
+    Ok(Issued {
+        merchant_id: row.try_get(2)?,
+        scopes: parse_scopes(&grant_id, &row.try_get::<String, _>(3)?)?,
+        grant_id,
+    })
+}
