@@ -21,17 +21,20 @@ use sqlx::{any::AnyRow, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{
-    grants::{parse_scopes, CodeRedemption, Issued, Refresh},
+    grants::{live_grant_from_row, parse_scopes, CodeRedemption, Issued, Refresh},
     StoreError,
 };
-use crate::domain::{audit::AuditKind, pkce};
+use crate::{
+    clock::Millis,
+    domain::{audit::AuditKind, model::AccessGrant, pkce, secret::Digest},
+};
 
 /// Most requests in one statement.
 pub(crate) const MAX_BATCH: usize = 32;
 
 /// Rotates every live refresh token of a batch: `$1` the batch as a JSON array of
-/// [`RefreshItem`]s, `$2` the audit kind. Returns, for each item it rotated, the item's `k`
-/// with the grant, merchant and scopes; nothing for the others.
+/// [`RefreshItem`]s, `$2` the audit kind. Returns, for each item it rotated, the grant,
+/// merchant and scopes, and the item's `k`; nothing for the others.
 ///
 /// Per item, the conditions are those under which `domain::refresh::decide` says `Rotate` and
 /// the general path issues: the token is neither consumed nor retired nor expired, its grant is
@@ -86,11 +89,11 @@ WITH p AS ( \
     INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
     SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM u \
 ) \
-SELECT k, grant_id, merchant_id, scopes FROM u";
+SELECT grant_id, merchant_id, scopes, k FROM u";
 
 /// Redeems every code of a batch that the general path would accept: `$1` the batch as a JSON
-/// array of [`CodeItem`]s, `$2` the audit kind. Returns, for each item it redeemed, the item's
-/// `k` with the grant, merchant and scopes; nothing for the others.
+/// array of [`CodeItem`]s, `$2` the audit kind. Returns, for each item it redeemed, the grant,
+/// merchant and scopes, and the item's `k`; nothing for the others.
 ///
 /// Per item, the conditions are those of `domain::code::check` saying `Redeem`: the code is
 /// unused and unexpired, its grant is not revoked and belongs to the item's client; the
@@ -140,17 +143,42 @@ WITH p AS ( \
     INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
     SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM c \
 ) \
-SELECT k, grant_id, merchant_id, scopes FROM c";
+SELECT grant_id, merchant_id, scopes, k FROM c";
 
-/// A request that can run in a batch statement: which statement, and its item there.
+/// Looks up a batch of access tokens: `$1` a JSON array of [`AccessItem`]s. Returns, for each
+/// token that exists and has not expired, `FIND_ACCESS`'s columns (`grants::live_grant_from_row`
+/// decides on the grant's revocation and the application's deletion, as for a lone lookup) and
+/// the item's `k`. Every row is reached by primary key from the token's, through lateral
+/// lookups (`OFFSET 0`: see [`ROTATE_LIVE_BATCH`]).
+pub(crate) const FIND_ACCESS_BATCH: &str = "\
+SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, g.client_id, \
+       app.name, g.revoked_at, app.deleted_at, x.k \
+FROM json_to_recordset($1::json) AS x(k int, token text, now bigint), \
+LATERAL (SELECT grant_id, scopes, created_at, expires_at FROM access_tokens \
+         WHERE token_hash = decode(x.token, 'hex') AND expires_at > x.now OFFSET 0) a, \
+LATERAL (SELECT merchant_id, client_id, revoked_at FROM grants \
+         WHERE grant_id = a.grant_id OFFSET 0) g, \
+LATERAL (SELECT name FROM merchants WHERE merchant_id = g.merchant_id OFFSET 0) m, \
+LATERAL (SELECT name, deleted_at FROM applications \
+         WHERE client_id = g.client_id OFFSET 0) app";
+
+/// A request that can run in a batch statement: which statement, its item there, and what a
+/// row of the answer means.
 pub(crate) trait Batched: Send + Sync + 'static {
-    /// The statement: `$1` a JSON array of items, `$2` the audit kind; rows `k, grant_id,
-    /// merchant_id, scopes` for the items it issued to.
+    /// The statement: `$1` a JSON array of items (and `$2` the audit kind, if any); rows whose
+    /// last column is the item's `k`.
     const SQL: &'static str;
-    const AUDIT: AuditKind;
+    const AUDIT: Option<AuditKind>;
+    /// A write that a general path can still decide: when PostgreSQL refuses the statement
+    /// (it then changed nothing), its requests get `Ok(None)` and go there. Otherwise (a
+    /// read) they get the error.
+    const GENERAL_PATH: bool;
+    type Out: Send + 'static;
     /// This request as item `k` of a batch (hashes in hex: JSON has no bytes, and sqlx's
     /// `Any` driver binds no arrays); `None` if the statement cannot express it.
     fn item(&self, k: usize) -> Option<impl Serialize + Send>;
+    /// What a row of the answer says about its request.
+    fn from_row(row: &AnyRow) -> Result<Option<Self::Out>, StoreError>;
 }
 
 /// One refresh of a batch, as [`ROTATE_LIVE_BATCH`] reads it.
@@ -169,7 +197,13 @@ struct RefreshItem<'a> {
 
 impl Batched for Refresh {
     const SQL: &'static str = ROTATE_LIVE_BATCH;
-    const AUDIT: AuditKind = AuditKind::TokenRefreshed;
+    const AUDIT: Option<AuditKind> = Some(AuditKind::TokenRefreshed);
+    const GENERAL_PATH: bool = true;
+    type Out = Issued;
+
+    fn from_row(row: &AnyRow) -> Result<Option<Issued>, StoreError> {
+        issued_from_row(row).map(Some)
+    }
 
     /// A refresh that narrows the scope is left to the general path.
     fn item(&self, k: usize) -> Option<impl Serialize + Send> {
@@ -205,7 +239,13 @@ struct CodeItem<'a> {
 
 impl Batched for CodeRedemption {
     const SQL: &'static str = REDEEM_VALID_BATCH;
-    const AUDIT: AuditKind = AuditKind::CodeRedeemed;
+    const AUDIT: Option<AuditKind> = Some(AuditKind::CodeRedeemed);
+    const GENERAL_PATH: bool = true;
+    type Out = Issued;
+
+    fn from_row(row: &AnyRow) -> Result<Option<Issued>, StoreError> {
+        issued_from_row(row).map(Some)
+    }
 
     /// Left to the general path: a redirect URI the profile requires but the client left out,
     /// and a malformed verifier (both refused there).
@@ -234,21 +274,56 @@ impl Batched for CodeRedemption {
     }
 }
 
-/// What became of one request of a batch: `Ok(None)` if the general path must decide.
-pub(crate) type Outcome = Result<Option<Issued>, StoreError>;
+/// A lookup of an access token, as `Store::find_access` makes it.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessLookup {
+    pub hash: Digest,
+    pub now: Millis,
+}
+
+/// One lookup of a batch, as [`FIND_ACCESS_BATCH`] reads it.
+#[derive(Serialize)]
+struct AccessItem {
+    k: usize,
+    token: String,
+    now: i64,
+}
+
+impl Batched for AccessLookup {
+    const SQL: &'static str = FIND_ACCESS_BATCH;
+    const AUDIT: Option<AuditKind> = None;
+    const GENERAL_PATH: bool = false;
+    type Out = AccessGrant;
+
+    fn item(&self, k: usize) -> Option<impl Serialize + Send> {
+        Some(AccessItem {
+            k,
+            token: hex::encode(self.hash),
+            now: self.now,
+        })
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Option<AccessGrant>, StoreError> {
+        live_grant_from_row(row)
+    }
+}
+
+/// What became of one request of a batch: for a write, `Ok(None)` if the general path must
+/// decide; for a read, `Ok(None)` if nothing was found.
+pub(crate) type Outcome<T> = Result<Option<T>, StoreError>;
 
 /// A request waiting for its batch, and where to send what became of it.
-struct Job<R> {
+struct Job<R: Batched> {
     req: R,
-    done: oneshot::Sender<Outcome>,
+    done: oneshot::Sender<Outcome<R::Out>>,
 }
 
 /// The queue of one kind of request for its batching tasks. Cheap to clone.
-pub(crate) struct Batches<R> {
+pub(crate) struct Batches<R: Batched> {
     queue: mpsc::UnboundedSender<Job<R>>,
 }
 
-impl<R> Clone for Batches<R> {
+impl<R: Batched> Clone for Batches<R> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
@@ -256,7 +331,7 @@ impl<R> Clone for Batches<R> {
     }
 }
 
-impl<R> std::fmt::Debug for Batches<R> {
+impl<R: Batched> std::fmt::Debug for Batches<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Batches")
     }
@@ -273,17 +348,26 @@ impl<R: Batched> Batches<R> {
         Self { queue }
     }
 
-    /// Runs `req` in the next batch: `Some` if it issued (committed, durable), `None` if the
-    /// general path must decide.
-    pub(crate) async fn run(&self, req: R) -> Outcome {
+    /// Runs `req` in the next batch. A write: `Some` if it issued (committed, durable), `None`
+    /// if the general path must decide. A read: what it found.
+    pub(crate) async fn run(&self, req: R) -> Outcome<R::Out> {
         if req.item(0).is_none() {
             return Ok(None);
         }
         let (done, outcome) = oneshot::channel();
         if self.queue.send(Job { req, done }).is_err() {
-            return Ok(None);
+            return stopped::<R>();
         }
-        outcome.await.unwrap_or(Ok(None))
+        outcome.await.unwrap_or_else(|_| stopped::<R>())
+    }
+}
+
+/// The answer when the batching tasks are gone (the store is closing).
+fn stopped<R: Batched>() -> Outcome<R::Out> {
+    if R::GENERAL_PATH {
+        Ok(None)
+    } else {
+        Err(StoreError::Unavailable("the store is closing".into()))
     }
 }
 
@@ -324,8 +408,8 @@ async fn run_batches<R: Batched>(
 /// unknown (the connection broke before its answer), every request gets "unavailable", as a
 /// lone transaction would: sent to the general path, a request whose batch did commit would be
 /// taken for a retry (a refresh) or a replay (a code, whose grant would be revoked).
-pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = reqs.iter().map(|_| Ok(None)).collect();
+pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Outcome<R::Out>> {
+    let mut outcomes: Vec<Outcome<R::Out>> = reqs.iter().map(|_| Ok(None)).collect();
     let items: Vec<_> = reqs
         .iter()
         .enumerate()
@@ -337,23 +421,31 @@ pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Ou
     let Ok(batch) = serde_json::to_string(&items) else {
         return outcomes;
     };
-    let rows = match sqlx::query(R::SQL)
-        .bind(batch)
-        .bind(R::AUDIT.as_str())
-        .fetch_all(pool)
-        .await
-    {
+    let mut query = sqlx::query(R::SQL).bind(batch);
+    if let Some(kind) = R::AUDIT {
+        query = query.bind(kind.as_str());
+    }
+    let rows = match query.fetch_all(pool).await {
         Ok(rows) => rows,
-        Err(e @ sqlx::Error::Database(_)) => {
+        Err(e @ sqlx::Error::Database(_)) if R::GENERAL_PATH => {
             tracing::warn!(error = %e, requests = reqs.len(), "a batch statement failed");
             return outcomes;
         }
         Err(e) => {
-            let unknown = e.to_string();
-            return reqs
-                .iter()
-                .map(|_| Err(StoreError::Unavailable(unknown.clone())))
-                .collect();
+            // One error for every request of the batch, each told whether to retry.
+            return match StoreError::from(e) {
+                StoreError::Unavailable(cause) => reqs
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(cause.clone())))
+                    .collect(),
+                other => {
+                    let cause = other.to_string();
+                    tracing::warn!(error = %cause, requests = reqs.len(), "a batch statement failed");
+                    reqs.iter()
+                        .map(|_| Err(StoreError::BatchFailed(cause.clone())))
+                        .collect()
+                }
+            };
         }
     };
     // From here the batch is committed: a row that cannot be read must not send its request
@@ -361,7 +453,7 @@ pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Ou
     let mut unreadable = false;
     for row in rows {
         let slot = row
-            .try_get::<i32, _>(0)
+            .try_get::<i32, _>(row.len() - 1)
             .ok()
             .and_then(|k| usize::try_from(k).ok())
             .and_then(|k| outcomes.get_mut(k));
@@ -369,7 +461,7 @@ pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Ou
             unreadable = true;
             continue;
         };
-        *slot = issued_from_row(&row).map(Some);
+        *slot = R::from_row(&row);
     }
     if unreadable {
         for outcome in &mut outcomes {
@@ -383,12 +475,12 @@ pub(crate) async fn run_batch<R: Batched>(pool: &AnyPool, reqs: &[&R]) -> Vec<Ou
     outcomes
 }
 
-/// The columns `k, grant_id, merchant_id, scopes` of a batch statement's rows.
+/// The columns `grant_id, merchant_id, scopes` of the write statements' rows.
 fn issued_from_row(row: &AnyRow) -> Result<Issued, StoreError> {
-    let grant_id: String = row.try_get(1)?;
+    let grant_id: String = row.try_get(0)?;
     Ok(Issued {
-        merchant_id: row.try_get(2)?,
-        scopes: parse_scopes(&grant_id, &row.try_get::<String, _>(3)?)?,
+        merchant_id: row.try_get(1)?,
+        scopes: parse_scopes(&grant_id, &row.try_get::<String, _>(2)?)?,
         grant_id,
     })
 }

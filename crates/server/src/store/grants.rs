@@ -20,6 +20,7 @@ use sqlx::Row;
 use super::{
     audit::record,
     flag,
+    grant_batches::AccessLookup,
     sql::{Arg, Columns, Sql},
     Backend, Store, StoreError,
 };
@@ -380,6 +381,13 @@ impl Store {
         access_hash: &Digest,
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
+        if let Some(batches) = &self.batches {
+            let lookup = AccessLookup {
+                hash: *access_hash,
+                now,
+            };
+            return batches.lookups.run(lookup).await;
+        }
         let args = [Arg::Blob(access_hash), Arg::Int(now)];
         let row = self
             .read_via()?
@@ -389,13 +397,14 @@ impl Store {
     }
 }
 
-/// An access token with its grant, merchant and application. The grant's revocation and the
-/// application's deletion are read, not filtered in SQL: PostgreSQL keeps a prepared
-/// statement's plan, and one made before it has analyzed `grants` and `applications` takes
-/// `IS NULL` on their columns for a rare condition and starts the join there, walking every
-/// live grant of the application for each lookup. Filtering only on the token's own key keeps
-/// every plan starting from that one row (the refresh and the code redemption read these
-/// columns the same way). See docs/performance.md, "Noticed on the way".
+/// An access token with its grant, merchant and application, on SQLite (PostgreSQL looks
+/// tokens up in batches, `grant_batches::FIND_ACCESS_BATCH`, with the same columns). The
+/// grant's revocation and the application's deletion are read, not filtered in SQL, in both:
+/// PostgreSQL keeps a prepared statement's plan, and one made before it has analyzed `grants`
+/// and `applications` takes `IS NULL` on their columns for a rare condition and starts the
+/// join there, walking every live grant of the application for each lookup. Filtering only on
+/// the token's own key keeps every plan starting from that one row (the refresh and the code
+/// redemption read these columns the same way). See docs/performance.md, "Noticed on the way".
 pub(crate) const FIND_ACCESS: &str =
     "SELECT a.grant_id, a.scopes, a.created_at, a.expires_at, g.merchant_id, m.name, \
             g.client_id, app.name, g.revoked_at, app.deleted_at \
@@ -923,15 +932,15 @@ mod tests {
     use sqlx::{Connection, Row};
     use ucoauth_testkit::{Backend, TestDatabase};
 
-    use super::FIND_ACCESS;
     use crate::store::{resource::FIND_LIVE_REFRESH, Store, StoreOptions};
 
     /// PostgreSQL keeps a prepared statement's generic plan, and the first ones are made on a
-    /// new database, before any statistics. The token lookups must still reach the grant, the
-    /// merchant and the application by primary key from the one token row: a plan that starts
-    /// from another table walks all of its rows on every lookup once the tables have grown.
+    /// new database, before any statistics. The refresh-token lookup must still reach the
+    /// grant, the merchant and the application by primary key from the one token row: a plan
+    /// that starts from another table walks all of its rows on every lookup once the tables
+    /// have grown.
     #[tokio::test]
-    async fn token_lookups_go_from_the_token_by_primary_keys_in_plans_made_before_statistics() {
+    async fn the_refresh_token_lookup_goes_from_the_token_by_primary_keys_before_statistics() {
         let Some(db) = TestDatabase::create(Backend::Postgres).await else {
             return;
         };
@@ -953,7 +962,8 @@ mod tests {
         ] {
             sqlx::query(sql).execute(&mut conn).await.unwrap();
         }
-        for (name, sql) in [("access", FIND_ACCESS), ("refresh", FIND_LIVE_REFRESH)] {
+        // (The access-token lookup runs batched on PostgreSQL: `one_statement`'s plan test.)
+        for (name, sql) in [("refresh", FIND_LIVE_REFRESH)] {
             sqlx::query(&format!("PREPARE {name} AS {sql}"))
                 .execute(&mut conn)
                 .await

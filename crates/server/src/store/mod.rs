@@ -103,6 +103,10 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A database error that failed a batch of requests (see `grant_batches`), given to each
+    /// of them as its text.
+    #[error("database error: {0}")]
+    BatchFailed(String),
     /// An error of a SQLite connection called directly (see `direct`).
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
@@ -218,7 +222,8 @@ pub struct Store {
     metrics: StoreMetrics,
     /// Applications recently read (see `app_cache`).
     apps: std::sync::Arc<app_cache::AppCache>,
-    /// PostgreSQL: refreshes and code redemptions that run together (see `grant_batches`).
+    /// PostgreSQL: refreshes, code redemptions and access-token lookups that run together
+    /// (see `grant_batches`).
     batches: Option<GrantBatches>,
 }
 
@@ -227,6 +232,7 @@ pub struct Store {
 struct GrantBatches {
     refreshes: grant_batches::Batches<grants::Refresh>,
     redemptions: grant_batches::Batches<grants::CodeRedemption>,
+    lookups: grant_batches::Batches<grant_batches::AccessLookup>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -346,13 +352,14 @@ impl Store {
                 (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
-        // Each kind of batch gets a quarter of the pool at most, so reads always find
-        // connections.
+        // Each kind of batch gets a quarter of the pool at most, so that the other statements
+        // always find connections.
         let batches = (backend == Backend::Postgres).then(|| {
             let tasks = (options.max_connections as usize / 4).max(1);
             GrantBatches {
                 refreshes: grant_batches::Batches::spawn(pool.clone(), tasks),
                 redemptions: grant_batches::Batches::spawn(pool.clone(), tasks),
+                lookups: grant_batches::Batches::spawn(pool.clone(), tasks),
             }
         });
         Ok(Self {
