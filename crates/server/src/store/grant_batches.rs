@@ -1,18 +1,18 @@
-//! PostgreSQL: refreshes, and code redemptions, that arrive together run as one statement
-//! (group commit).
+//! PostgreSQL: refreshes, code redemptions and access-token lookups that arrive together run
+//! as one statement (group commit, for reads too).
 //!
 //! The fast paths of `one_statement` are one statement per grant, but on PostgreSQL most of a
 //! statement's cost does not depend on its rows: the wake-ups and loopback exchange of a round
-//! trip, starting the executor for five table changes, and the commit's WAL flush. So the
-//! grants waiting at any moment go into one statement together. For each kind, a few tasks take
+//! trip, starting the executor, and for a write the commit's WAL flush. So the requests of one
+//! kind waiting at any moment go into one statement together. For each kind, a few tasks take
 //! turns at a queue: each takes whatever is waiting (up to [`MAX_BATCH`]), runs it, and answers
 //! each request; while they run, the next requests gather for the next one. With nothing else
 //! waiting, a batch is one request and nothing waits for company.
 //!
-//! Each request in a batch is judged alone, by the conditions under which the general path
-//! issues (see each statement); one they refuse gets no row and goes to the general path, as
-//! does every request of a batch whose statement failed (it changed nothing: one statement is
-//! one transaction).
+//! Each request in a batch is judged alone. A write issues only under the conditions under
+//! which its general path issues (see each statement); one they refuse gets no row and goes to
+//! the general path, as does every request of a batch that PostgreSQL refused (it changed
+//! nothing: one statement is one transaction). A lookup finds what a lone lookup finds.
 
 use std::sync::Arc;
 
