@@ -32,6 +32,26 @@ use crate::{
 /// Most requests in one statement.
 pub(crate) const MAX_BATCH: usize = 32;
 
+/// The end of every batch statement that issues tokens: from `u`, the rows that passed (with
+/// `k`, `now`, `access`, `access_expires`, `refresh`, `refresh_expires`, `client_ip` and the
+/// grant's `grant_id`, `merchant_id`, `client_id`, `scopes`), insert the access and refresh
+/// tokens and the audit event (`$2` its kind), and answer `grant_id, merchant_id, scopes, k`.
+macro_rules! issue_tokens_to_u {
+    () => {
+        "a AS ( \
+    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
+    SELECT decode(access, 'hex'), grant_id, scopes, now, access_expires FROM u \
+), n AS ( \
+    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+    SELECT decode(refresh, 'hex'), grant_id, now, refresh_expires FROM u \
+), e AS ( \
+    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
+    SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM u \
+) \
+SELECT grant_id, merchant_id, scopes, k FROM u"
+    };
+}
+
 /// Rotates every live refresh token of a batch: `$1` the batch as a JSON array of
 /// [`RefreshItem`]s, `$2` the audit kind. Returns, for each item it rotated, the grant,
 /// merchant and scopes, and the item's `k`; nothing for the others.
@@ -57,10 +77,11 @@ pub(crate) const MAX_BATCH: usize = 32;
 /// `revoked_at IS NULL` for rare and walk every live grant through its index instead. The
 /// grants are looked up once per batch (`MATERIALIZED`): inlined into the `UPDATE`'s join,
 /// they were looked up again for every row of the batch (30 × 30 lookups for 30 codes).
-pub(crate) const ROTATE_LIVE_BATCH: &str = "\
+pub(crate) const ROTATE_LIVE_BATCH: &str = concat!(
+    "\
 WITH p AS ( \
     SELECT * FROM json_to_recordset($1::json) AS p(k int, presented text, client_id text, \
-        now bigint, successor text, access text, access_expires bigint, \
+        now bigint, refresh text, access text, access_expires bigint, \
         refresh_expires bigint, client_ip text) \
 ), f AS ( \
     SELECT p.*, decode(p.presented, 'hex') AS presented_hash, t.grant_id \
@@ -71,25 +92,18 @@ WITH p AS ( \
     LATERAL (SELECT grant_id, merchant_id, client_id, scopes, revoked_at FROM grants \
              WHERE grant_id = o.grant_id OFFSET 0 FOR NO KEY UPDATE) l \
 ), u AS ( \
-    UPDATE refresh_tokens r SET consumed_at = f.now, successor_hash = decode(f.successor, 'hex') \
+    UPDATE refresh_tokens r SET consumed_at = f.now, successor_hash = decode(f.refresh, 'hex') \
     FROM f JOIN g ON g.grant_id = f.grant_id AND g.client_id = f.client_id \
         AND g.revoked_at IS NULL \
     WHERE r.token_hash = ANY(ARRAY(SELECT presented_hash FROM f)) \
       AND r.token_hash = f.presented_hash \
       AND r.consumed_at IS NULL AND r.retired_at IS NULL AND r.expires_at > f.now \
-    RETURNING f.k, f.now, f.successor, f.access, f.access_expires, f.refresh_expires, \
+    RETURNING f.k, f.now, f.refresh, f.access, f.access_expires, f.refresh_expires, \
         f.client_ip, g.grant_id, g.merchant_id, g.client_id, g.scopes \
-), a AS ( \
-    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
-    SELECT decode(access, 'hex'), grant_id, scopes, now, access_expires FROM u \
-), n AS ( \
-    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
-    SELECT decode(successor, 'hex'), grant_id, now, refresh_expires FROM u \
-), e AS ( \
-    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
-    SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM u \
-) \
-SELECT grant_id, merchant_id, scopes, k FROM u";
+), \
+",
+    issue_tokens_to_u!()
+);
 
 /// Redeems every code of a batch that the general path would accept: `$1` the batch as a JSON
 /// array of [`CodeItem`]s, `$2` the audit kind. Returns, for each item it redeemed, the grant,
@@ -107,7 +121,8 @@ SELECT grant_id, merchant_id, scopes, k FROM u";
 /// in crossing order can deadlock; PostgreSQL then fails one of them, whose requests take the
 /// general path. The challenge is compared with `=`, not in constant time: it is no secret,
 /// the authorize request carried it in its URL.) Plans: as [`ROTATE_LIVE_BATCH`].
-pub(crate) const REDEEM_VALID_BATCH: &str = "\
+pub(crate) const REDEEM_VALID_BATCH: &str = concat!(
+    "\
 WITH p AS ( \
     SELECT * FROM json_to_recordset($1::json) AS p(k int, code text, client_id text, \
         now bigint, redirect_uri text, challenge text, access text, access_expires bigint, \
@@ -120,7 +135,7 @@ WITH p AS ( \
     SELECT l.* FROM (SELECT DISTINCT grant_id FROM f) o, \
     LATERAL (SELECT grant_id, merchant_id, client_id, scopes, revoked_at FROM grants \
              WHERE grant_id = o.grant_id OFFSET 0) l \
-), c AS ( \
+), u AS ( \
     UPDATE authorization_codes c SET consumed_at = f.now \
     FROM f JOIN g ON g.grant_id = f.grant_id AND g.client_id = f.client_id \
         AND g.revoked_at IS NULL \
@@ -133,17 +148,10 @@ WITH p AS ( \
            OR (f.challenge IS NULL AND c.code_challenge IS NULL)) \
     RETURNING f.k, f.now, f.access, f.access_expires, f.refresh, f.refresh_expires, \
         f.client_ip, g.grant_id, g.merchant_id, g.client_id, g.scopes \
-), a AS ( \
-    INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, expires_at) \
-    SELECT decode(access, 'hex'), grant_id, scopes, now, access_expires FROM c \
-), n AS ( \
-    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
-    SELECT decode(refresh, 'hex'), grant_id, now, refresh_expires FROM c \
-), e AS ( \
-    INSERT INTO audit_events (at, kind, merchant_id, client_id, grant_id, client_ip) \
-    SELECT now, $2, merchant_id, client_id, grant_id, client_ip FROM c \
-) \
-SELECT grant_id, merchant_id, scopes, k FROM c";
+), \
+",
+    issue_tokens_to_u!()
+);
 
 /// Looks up a batch of access tokens: `$1` a JSON array of [`AccessItem`]s. Returns, for each
 /// token that exists and has not expired, `FIND_ACCESS`'s columns (`grants::live_grant_from_row`
@@ -188,7 +196,7 @@ struct RefreshItem<'a> {
     presented: String,
     client_id: &'a str,
     now: i64,
-    successor: String,
+    refresh: String,
     access: String,
     access_expires: i64,
     refresh_expires: i64,
@@ -212,7 +220,7 @@ impl Batched for Refresh {
             presented: hex::encode(self.refresh_hash),
             client_id: &self.client_id,
             now: self.now,
-            successor: hex::encode(self.tokens.refresh_hash),
+            refresh: hex::encode(self.tokens.refresh_hash),
             access: hex::encode(self.tokens.access_hash),
             access_expires: self.tokens.access_expires_at,
             refresh_expires: self.tokens.refresh_expires_at,

@@ -929,10 +929,10 @@ pub(crate) fn parse_scopes(grant_id: &str, text: &str) -> Result<ScopeSet, Store
 
 #[cfg(test)]
 mod tests {
-    use sqlx::{Connection, Row};
+    use sqlx::Connection;
     use ucoauth_testkit::{Backend, TestDatabase};
 
-    use crate::store::{resource::FIND_LIVE_REFRESH, Store, StoreOptions};
+    use crate::store::{generic_plan, resource::FIND_LIVE_REFRESH, Store, StoreOptions};
 
     /// PostgreSQL keeps a prepared statement's generic plan, and the first ones are made on a
     /// new database, before any statistics. The refresh-token lookup must still reach the
@@ -964,18 +964,7 @@ mod tests {
         }
         // (The access-token lookup runs batched on PostgreSQL: `one_statement`'s plan test.)
         for (name, sql) in [("refresh", FIND_LIVE_REFRESH)] {
-            sqlx::query(&format!("PREPARE {name} AS {sql}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE {name}('\\x00', 0)"))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let plan = plan.join("\n");
+            let plan = generic_plan(&mut conn, name, sql, "'\\x00', 0").await;
             for table in ["grants g", "merchants m", "applications app"] {
                 let step = plan.lines().find(|l| l.contains(&format!(" on {table} ")));
                 assert!(

@@ -124,6 +124,28 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Test support: the plan PostgreSQL keeps for `sql` prepared as `name` on `conn`, executed
+/// with `args` (SQL literals); under `plan_cache_mode = force_generic_plan`, the generic one.
+#[cfg(test)]
+pub(crate) async fn generic_plan(
+    conn: &mut AnyConnection,
+    name: &str,
+    sql: &str,
+    args: &str,
+) -> String {
+    use sqlx::Row;
+    sqlx::query(&format!("PREPARE {name} AS {sql}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let rows = sqlx::query(&format!("EXPLAIN EXECUTE {name}({args})"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let lines: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    lines.join("\n")
+}
+
 /// Whether `e` says "the database cannot serve this right now" rather than "this request is
 /// wrong": the caller answers 503 with `Retry-After` instead of 500.
 fn is_transient(e: &sqlx::Error) -> bool {

@@ -59,12 +59,13 @@ mod tests {
     use ucoauth_testkit::{Backend, TestDatabase};
 
     use crate::store::grant_batches::{
-        run_batch, AccessLookup, FIND_ACCESS_BATCH, REDEEM_VALID_BATCH, ROTATE_LIVE_BATCH,
+        run_batch, AccessLookup, Outcome, FIND_ACCESS_BATCH, REDEEM_VALID_BATCH, ROTATE_LIVE_BATCH,
     };
     use crate::{
-        domain::{audit::Origin, code::Presented, pkce, scope::ScopeSet},
+        domain::{audit::Origin, code::Presented, model::AccessGrant, pkce, scope::ScopeSet},
         store::{
-            grants::{CodeRedemption, NewTokens, Refresh},
+            generic_plan,
+            grants::{CodeRedemption, Issued, NewTokens, Refresh},
             Store, StoreOptions,
         },
     };
@@ -224,6 +225,42 @@ mod tests {
         lines
     }
 
+    /// That the fast path's grant `g1` and the general path's `g2` got the same answer and the
+    /// same rows.
+    async fn assert_same_effects(conn: &mut AnyConnection, fast: &Issued, general: &Issued) {
+        let ids = (fast.grant_id.as_str(), general.grant_id.as_str());
+        assert_eq!(ids, ("g1", "g2"));
+        assert_eq!(fast.merchant_id, general.merchant_id);
+        assert_eq!(fast.scopes, general.scopes);
+        let fast_rows = effects(conn, 1).await;
+        assert_eq!(fast_rows.len(), 5, "{fast_rows:?}");
+        assert_eq!(fast_rows, effects(conn, 2).await);
+    }
+
+    /// The grant each request of a batch got (or found), in order.
+    fn grant_ids<T: HasGrant>(outcomes: Vec<Outcome<T>>) -> Vec<Option<String>> {
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap().map(|t| t.grant_id().to_owned()))
+            .collect()
+    }
+
+    trait HasGrant {
+        fn grant_id(&self) -> &str;
+    }
+
+    impl HasGrant for Issued {
+        fn grant_id(&self) -> &str {
+            &self.grant_id
+        }
+    }
+
+    impl HasGrant for AccessGrant {
+        fn grant_id(&self) -> &str {
+            &self.grant_id
+        }
+    }
+
     /// The one-statement refresh must rotate exactly when the general path would, and write
     /// the same rows when it does; in every other state it must leave the database untouched
     /// (the general path then answers).
@@ -283,15 +320,7 @@ mod tests {
         let general = store.refresh(narrowing).await.unwrap().unwrap();
         let fast = store.rotate_live(&refresh_of(1, "A", None)).await.unwrap();
         let fast = fast.expect("a live token rotates on the fast path");
-        assert_eq!(
-            (fast.grant_id.as_str(), general.grant_id.as_str()),
-            ("g1", "g2")
-        );
-        assert_eq!(fast.merchant_id, general.merchant_id);
-        assert_eq!(fast.scopes, general.scopes);
-        let fast_rows = effects(&mut conn, 1).await;
-        assert_eq!(fast_rows.len(), 5, "{fast_rows:?}");
-        assert_eq!(fast_rows, effects(&mut conn, 2).await);
+        assert_same_effects(&mut conn, &fast, &general).await;
 
         // The rotated-out token is used now: a second fast attempt does nothing.
         let again = store.rotate_live(&refresh_of(1, "A", None)).await.unwrap();
@@ -335,11 +364,7 @@ mod tests {
             refresh_of(2, "A", None),
             refresh_of(55, "A", None),
         ];
-        let outcomes = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
-        let rotated: Vec<Option<String>> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap().map(|i| i.grant_id))
-            .collect();
+        let rotated = grant_ids(run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await);
         let g1 = rotated[0].is_some() as usize + rotated[2].is_some() as usize;
         assert_eq!(g1, 1, "grant 1's token rotated {g1} times: {rotated:?}");
         assert_eq!(rotated[5].as_deref(), Some("g2"), "{rotated:?}");
@@ -470,15 +495,7 @@ mod tests {
             .await
             .unwrap()
             .expect("a valid code is redeemed on the fast path");
-        assert_eq!(
-            (fast.grant_id.as_str(), general.grant_id.as_str()),
-            ("g1", "g2")
-        );
-        assert_eq!(fast.merchant_id, general.merchant_id);
-        assert_eq!(fast.scopes, general.scopes);
-        let fast_rows = effects(&mut conn, 1).await;
-        assert_eq!(fast_rows.len(), 5, "{fast_rows:?}");
-        assert_eq!(fast_rows, effects(&mut conn, 2).await);
+        assert_same_effects(&mut conn, &fast, &general).await;
         let fast = store
             .redeem_valid(&redemption_of(10, None, None))
             .await
@@ -537,11 +554,7 @@ mod tests {
             redemption_of(2, Some(REDIRECT), None),
             redemption_of(55, Some(REDIRECT), None),
         ];
-        let outcomes = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
-        let redeemed: Vec<Option<String>> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap().map(|i| i.grant_id))
-            .collect();
+        let redeemed = grant_ids(run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await);
         let g1 = redeemed[0].is_some() as usize + redeemed[2].is_some() as usize;
         assert_eq!(g1, 1, "grant 1's code redeemed {g1} times: {redeemed:?}");
         assert_eq!(redeemed[4].as_deref(), Some("g2"), "{redeemed:?}");
@@ -605,11 +618,7 @@ mod tests {
             lookup(55),
             lookup(1),
         ];
-        let outcomes = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
-        let found: Vec<Option<String>> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap().map(|a| a.grant_id))
-            .collect();
+        let found = grant_ids(run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await);
         let expected = [Some("g1"), None, None, Some("g2"), None, None, Some("g1")];
         assert_eq!(found, expected.map(|g| g.map(str::to_owned)));
         let one = store.find_access(&[2; 32], NOW).await.unwrap().unwrap();
@@ -637,15 +646,7 @@ mod tests {
             ("redeem", REDEEM_VALID_BATCH, "'[]', 'k'"),
             ("lookup", FIND_ACCESS_BATCH, "'[]'"),
         ] {
-            exec(&mut conn, &format!("PREPARE {name} AS {sql}")).await;
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE {name}({args})"))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let plan = plan.join("\n");
+            let plan = generic_plan(&mut conn, name, sql, args).await;
             assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
             // Looked up once per batch, not once per row of it.
             let materialized = name == "lookup" || plan.contains("CTE g");
