@@ -12,9 +12,11 @@
 //! hot-path batches runs on a thread of its own, which answers their callers once it is done,
 //! while the writer goes on with the next batch (see `durable`). On
 //! PostgreSQL each write is its own READ COMMITTED transaction from the pool, with
-//! `synchronous_commit = on` set by the store itself; PostgreSQL groups concurrent commits into
-//! shared WAL flushes. Many nodes may share one PostgreSQL: every race between them is decided
-//! inside the database (see `grants`).
+//! `synchronous_commit = on` set by the store itself; the hot ones (refreshes and code
+//! exchanges that will succeed) and the access-token lookups run many to a statement, as the
+//! requests that arrive together (see `one_statement` and `grant_batches`). Many nodes may
+//! share one PostgreSQL: every race between them is decided inside the database (see
+//! `grants`).
 //!
 //! # Outages
 //! Errors that mean "the database cannot answer right now" (connection lost or refused, pool
