@@ -357,11 +357,9 @@ impl<R: Batched> Batches<R> {
     }
 
     /// Runs `req` in the next batch. A write: `Some` if it issued (committed, durable), `None`
-    /// if the general path must decide. A read: what it found.
+    /// if the general path must decide, as for one the statement cannot express (its item is
+    /// built once, with the batch). A read: what it found.
     pub(crate) async fn run(&self, req: R) -> Outcome<R::Out> {
-        if req.item(0).is_none() {
-            return Ok(None);
-        }
         let (done, outcome) = oneshot::channel();
         if self.queue.send(Job { req, done }).is_err() {
             return stopped::<R>();

@@ -464,17 +464,11 @@ impl Store {
     fn read_via(&self) -> Result<direct::ReadVia<'_>, StoreError> {
         Ok(match &self.sqlite {
             Some(sqlite) => direct::ReadVia::Direct(sqlite.readers.get()?),
-            None => direct::ReadVia::Pool(self.pool_sql()),
+            None => direct::ReadVia::Pool(sql::PoolSql {
+                pool: &self.pool,
+                backend: self.backend,
+            }),
         })
-    }
-
-    /// Statements on the pool, each its own transaction (PostgreSQL's reads and one-statement
-    /// writes).
-    fn pool_sql(&self) -> sql::PoolSql<'_> {
-        sql::PoolSql {
-            pool: &self.pool,
-            backend: self.backend,
-        }
     }
 
     /// Whether the database answers a trivial query.
