@@ -1,5 +1,5 @@
-//! PostgreSQL: refreshes, code redemptions and access-token lookups that arrive together run
-//! as one statement (group commit, for reads too).
+//! PostgreSQL: refreshes, code redemptions, revocations and access-token lookups that arrive
+//! together run as one statement (group commit, for reads too).
 //!
 //! The fast paths of `one_statement` are one statement per grant, but on PostgreSQL most of a
 //! statement's cost does not depend on its rows: the wake-ups and loopback exchange of a round
@@ -21,7 +21,10 @@ use sqlx::{any::AnyRow, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{
-    grants::{live_grant_from_row, parse_scopes, CodeRedemption, Issued, Refresh},
+    grants::{
+        live_grant_from_row, parse_scopes, revocation_event, CodeRedemption, Issued, Refresh,
+        RevokeReason, TokenRevocation,
+    },
     StoreError,
 };
 use crate::{
@@ -153,6 +156,55 @@ WITH p AS ( \
     issue_tokens_to_u!()
 );
 
+/// Revokes the grant behind every live token of a batch that its client presented for
+/// revocation: `$1` the batch as a JSON array of [`RevocationItem`]s, `$2` the audit kind.
+/// Returns, for each item whose grant it revoked, the grant and the item's `k`; nothing for
+/// the others.
+///
+/// Per item, the conditions are those under which `grants::revoke_by_token` revokes: the token
+/// presented is an access token (looked up first) or else a refresh token; that token is
+/// unexpired (a refresh token also neither consumed nor retired); its grant is not revoked
+/// and belongs to the item's client. Then, as `grants::revoke_grant`, the grant is marked
+/// revoked with the item's reason and the audit event written, its other columns (address,
+/// user, detail) made in Rust by `grants::revocation_event`. The grants are locked first, in
+/// `grant_id` order, as [`ROTATE_LIVE_BATCH`] locks them, so revocations and refreshes of
+/// several grants never wait on each other crosswise. Two items of one grant revoke it once:
+/// the other gets no row, and the general path finds the grant revoked, as it would have one
+/// after the other. Plans: as [`ROTATE_LIVE_BATCH`].
+pub(crate) const REVOKE_LIVE_BATCH: &str = "\
+WITH p AS ( \
+    SELECT * FROM json_to_recordset($1::json) AS p(k int, access text, refresh text, \
+        client_id text, now bigint, reason text, client_ip text, user_id text, detail text) \
+), f AS ( \
+    SELECT p.*, t.grant_id FROM p, \
+    LATERAL (SELECT grant_id, live FROM ( \
+        SELECT 1 AS o, grant_id, expires_at > p.now AS live FROM access_tokens \
+        WHERE token_hash = decode(p.access, 'hex') \
+        UNION ALL \
+        SELECT 2, grant_id, \
+            expires_at > p.now AND consumed_at IS NULL AND retired_at IS NULL \
+        FROM refresh_tokens WHERE token_hash = decode(p.refresh, 'hex') \
+    ) x ORDER BY o LIMIT 1) t \
+    WHERE t.live \
+), g AS MATERIALIZED ( \
+    SELECT l.* FROM (SELECT DISTINCT grant_id FROM f ORDER BY grant_id) o, \
+    LATERAL (SELECT grant_id, client_id, revoked_at FROM grants \
+             WHERE grant_id = o.grant_id OFFSET 0 FOR NO KEY UPDATE) l \
+), u AS ( \
+    UPDATE grants r SET revoked_at = f.now, revoked_reason = f.reason \
+    FROM f JOIN g ON g.grant_id = f.grant_id AND g.client_id = f.client_id \
+        AND g.revoked_at IS NULL \
+    WHERE r.grant_id = ANY(ARRAY(SELECT grant_id FROM g)) AND r.grant_id = f.grant_id \
+      AND r.revoked_at IS NULL \
+    RETURNING f.k, f.now, f.client_ip, f.user_id, f.detail, r.grant_id, r.merchant_id, \
+        r.client_id \
+), e AS ( \
+    INSERT INTO audit_events \
+        (at, kind, merchant_id, client_id, grant_id, user_id, client_ip, detail) \
+    SELECT now, $2, merchant_id, client_id, grant_id, user_id, client_ip, detail FROM u \
+) \
+SELECT grant_id, k FROM u";
+
 /// Looks up a batch of access tokens: `$1` a JSON array of [`AccessItem`]s. Returns, for each
 /// token that exists and has not expired, `FIND_ACCESS`'s columns (`grants::live_grant_from_row`
 /// decides on the grant's revocation and the application's deletion, as for a lone lookup) and
@@ -279,6 +331,47 @@ impl Batched for CodeRedemption {
             refresh_expires: self.tokens.refresh_expires_at,
             client_ip: self.origin.client_ip.as_deref(),
         })
+    }
+}
+
+/// One revocation of a batch, as [`REVOKE_LIVE_BATCH`] reads it.
+#[derive(Serialize)]
+struct RevocationItem<'a> {
+    k: usize,
+    access: String,
+    refresh: String,
+    client_id: &'a str,
+    now: i64,
+    reason: &'static str,
+    client_ip: Option<String>,
+    user_id: Option<String>,
+    detail: Option<String>,
+}
+
+impl Batched for TokenRevocation {
+    const SQL: &'static str = REVOKE_LIVE_BATCH;
+    const AUDIT: Option<AuditKind> = Some(AuditKind::GrantRevoked);
+    const GENERAL_PATH: bool = true;
+    type Out = String;
+
+    fn item(&self, k: usize) -> Option<impl Serialize + Send> {
+        let reason = RevokeReason::ClientRequest;
+        let event = revocation_event(reason, &self.origin);
+        Some(RevocationItem {
+            k,
+            access: hex::encode(self.access_hash),
+            refresh: hex::encode(self.refresh_hash),
+            client_id: &self.client_id,
+            now: self.now,
+            reason: reason.as_str(),
+            client_ip: event.client_ip,
+            user_id: event.user_id,
+            detail: event.detail,
+        })
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Option<String>, StoreError> {
+        Ok(Some(row.try_get(0)?))
     }
 }
 

@@ -257,6 +257,7 @@ struct GrantBatches {
     refreshes: grant_batches::Batches<grants::Refresh>,
     redemptions: grant_batches::Batches<grants::CodeRedemption>,
     lookups: grant_batches::Batches<grant_batches::AccessLookup>,
+    revocations: grant_batches::Batches<grants::TokenRevocation>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -376,14 +377,15 @@ impl Store {
                 (writer::Writer::PerTransaction(pool.clone()), None)
             }
         };
-        // Each kind of batch gets a quarter of the pool at most, so that the other statements
-        // always find connections.
+        // Each kind of batch gets a quarter of the pool at most, revocations (rarer) one
+        // connection, so that the other statements always find connections.
         let batches = (backend == Backend::Postgres).then(|| {
             let tasks = (options.max_connections as usize / 4).max(1);
             GrantBatches {
                 refreshes: grant_batches::Batches::spawn(pool.clone(), tasks),
                 redemptions: grant_batches::Batches::spawn(pool.clone(), tasks),
                 lookups: grant_batches::Batches::spawn(pool.clone(), tasks),
+                revocations: grant_batches::Batches::spawn(pool.clone(), 1),
             }
         });
         Ok(Self {

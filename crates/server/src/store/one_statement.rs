@@ -24,7 +24,7 @@
 //! round trips, and it has no data-modifying `WITH`.
 
 use super::{
-    grants::{CodeRedemption, Issued, Refresh},
+    grants::{CodeRedemption, Issued, Refresh, TokenRevocation},
     Store, StoreError,
 };
 
@@ -53,19 +53,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The fast path of a client's revocation on PostgreSQL: the grant's id if it revoked it
+    /// (committed, durable), `None` if the general path must decide (always on SQLite).
+    pub(crate) async fn revoke_live(
+        &self,
+        req: &TokenRevocation,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(batches) = &self.batches else {
+            return Ok(None);
+        };
+        self.timed("write", batches.revocations.run(req.clone()))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::{AnyConnection, Connection, Row};
     use ucoauth_testkit::{Backend, TestDatabase};
 
     use crate::store::grant_batches::{
-        run_batch, AccessLookup, Outcome, FIND_ACCESS_BATCH, REDEEM_VALID_BATCH, ROTATE_LIVE_BATCH,
+        run_batch, AccessLookup, Outcome, FIND_ACCESS_BATCH, REDEEM_VALID_BATCH, REVOKE_LIVE_BATCH,
+        ROTATE_LIVE_BATCH,
     };
     use crate::{
         domain::{audit::Origin, code::Presented, model::AccessGrant, pkce, scope::ScopeSet},
         store::{
             generic_plan,
-            grants::{CodeRedemption, Issued, NewTokens, Refresh},
+            grants::{CodeRedemption, Issued, NewTokens, Refresh, RevokeOutcome, TokenRevocation},
             Store, StoreOptions,
         },
     };
@@ -631,6 +647,158 @@ mod tests {
         store.close().await;
     }
 
+    /// A client's revocation of the grant behind token `[g; 32]` (as an access token) or
+    /// `[g + 50; 32]` (as a refresh token).
+    fn revocation_of(grant: u8, client_id: &str) -> TokenRevocation {
+        TokenRevocation {
+            access_hash: [grant; 32],
+            refresh_hash: [grant + 50; 32],
+            client_id: client_id.to_owned(),
+            now: NOW,
+            origin: origin(),
+        }
+    }
+
+    /// Inserts grant `g`'s access token `[g; 32]` or its refresh token `[g + 50; 32]`.
+    async fn insert_token(conn: &mut AnyConnection, grant: u8, refresh: bool, state: &str) {
+        let sql = if refresh {
+            let (expires, consumed, retired) = match state {
+                "expired" => (NOW, "NULL", "NULL"),
+                "used" => (NOW + 1, "999000", "NULL"),
+                "retired" => (NOW + 1, "NULL", "999000"),
+                _ => (NOW + 1, "NULL", "NULL"),
+            };
+            format!(
+                "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+                 consumed_at, retired_at) VALUES ('\\x{}', 'g{grant}', 0, {expires}, \
+                 {consumed}, {retired})",
+                hex(grant + 50)
+            )
+        } else {
+            let expires = if state == "expired" { NOW } else { NOW + 1 };
+            format!(
+                "INSERT INTO access_tokens (token_hash, grant_id, scopes, created_at, \
+                 expires_at) VALUES ('\\x{}', 'g{grant}', 'item_read', 0, {expires})",
+                hex(grant)
+            )
+        };
+        exec(conn, &sql).await;
+    }
+
+    /// Revoked grants and audit events, in one number.
+    const REVOCATIONS: &str = "SELECT \
+        (SELECT count(*) FROM grants WHERE revoked_reason = 'client_request') * 1000 \
+        + (SELECT count(*) FROM audit_events)";
+
+    /// The one-statement revocation must revoke exactly when the general path would, and write
+    /// the same rows when it does; otherwise it must change nothing (the general path answers).
+    #[tokio::test]
+    async fn revokes_only_live_grants_and_writes_what_the_general_path_writes() {
+        // Live: 1, 2 (access tokens), 8 (a refresh token). Refused: 3 expired, 4 used, 5
+        // retired, 6 revoked, 7 another client's, 9 an expired access token whose grant also
+        // has a live refresh token (the access token decides).
+        let Some((_db, store, mut conn)) = store_with_grants(9, 6, 7).await else {
+            return;
+        };
+        for (g, refresh, state) in [
+            (1, false, "live"),
+            (2, false, "live"),
+            (3, false, "expired"),
+            (4, true, "used"),
+            (5, true, "retired"),
+            (6, false, "live"),
+            (7, false, "live"),
+            (8, true, "live"),
+            (9, false, "expired"),
+        ] {
+            insert_token(&mut conn, g, refresh, state).await;
+        }
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+                 VALUES ('\\x{}', 'g9', 0, {})",
+                hex(9 + 50),
+                NOW + 1
+            ),
+        )
+        .await;
+        let before = count(&mut conn, REVOCATIONS).await;
+        for g in [3, 4, 5, 6, 7, 9, 55] {
+            let done = store.revoke_live(&revocation_of(g, "A")).await.unwrap();
+            assert!(done.is_none(), "grant {g}: the fast path revoked");
+        }
+        assert_eq!(
+            count(&mut conn, REVOCATIONS).await,
+            before,
+            "a refusal wrote"
+        );
+
+        let general = store.revoke_generally(revocation_of(2, "A")).await.unwrap();
+        assert!(matches!(general, RevokeOutcome::Revoked { grant_id } if grant_id == "g2"));
+        let fast = store.revoke_live(&revocation_of(1, "A")).await.unwrap();
+        assert_eq!(fast.as_deref(), Some("g1"));
+        let fast_rows = effects(&mut conn, 1).await;
+        assert_eq!(fast_rows.len(), 2, "{fast_rows:?}");
+        assert_eq!(fast_rows, effects(&mut conn, 2).await);
+        let by_refresh = store.revoke_live(&revocation_of(8, "A")).await.unwrap();
+        assert_eq!(by_refresh.as_deref(), Some("g8"));
+        assert_eq!(count(&mut conn, REVOCATIONS).await, before + 3 * 1001);
+
+        // Revoked now: a second fast attempt does nothing.
+        assert!(store
+            .revoke_live(&revocation_of(1, "A"))
+            .await
+            .unwrap()
+            .is_none());
+        let _ = conn.close().await;
+        store.close().await;
+    }
+
+    /// Revocations batched into one statement are each judged alone: two tokens of one grant
+    /// revoke it once, and the general path then finds it revoked, as one after the other.
+    #[tokio::test]
+    async fn a_batch_revokes_each_live_grant_once_and_leaves_the_rest_alone() {
+        // 1 (both tokens), 2, 3 live; 4 revoked.
+        let Some((_db, store, mut conn)) = store_with_grants(4, 4, 0).await else {
+            return;
+        };
+        for g in 1..=4 {
+            insert_token(&mut conn, g, false, "live").await;
+        }
+        insert_token(&mut conn, 1, true, "live").await;
+        let before = count(&mut conn, REVOCATIONS).await;
+        let mut by_refresh = revocation_of(1, "A");
+        by_refresh.access_hash = [99; 32];
+        let reqs = [
+            revocation_of(1, "A"),
+            revocation_of(3, "B"),
+            by_refresh.clone(),
+            revocation_of(4, "A"),
+            revocation_of(2, "A"),
+            revocation_of(55, "A"),
+        ];
+        let revoked = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
+        let revoked: Vec<Option<String>> = revoked.into_iter().map(Result::unwrap).collect();
+        let g1 = revoked[0].is_some() as usize + revoked[2].is_some() as usize;
+        assert_eq!(g1, 1, "grant 1 revoked {g1} times: {revoked:?}");
+        assert_eq!(revoked[4].as_deref(), Some("g2"), "{revoked:?}");
+        for i in [1, 3, 5] {
+            assert_eq!(revoked[i], None, "item {i}: {revoked:?}");
+        }
+        assert_eq!(count(&mut conn, REVOCATIONS).await, before + 2 * 1001);
+
+        let second = if revoked[0].is_some() {
+            by_refresh
+        } else {
+            revocation_of(1, "A")
+        };
+        let outcome = store.revoke_generally(second).await.unwrap();
+        assert_eq!(outcome, RevokeOutcome::NotLive);
+        let _ = conn.close().await;
+        store.close().await;
+    }
+
     /// PostgreSQL keeps a prepared statement's generic plan, and the first ones are made on a
     /// new database, before any statistics: the batch statements must still reach every row by its
     /// primary key, never by scanning a table (the first versions scanned `grants`: one joined
@@ -645,6 +813,7 @@ mod tests {
             ("rotate", ROTATE_LIVE_BATCH, "'[]', 'k'"),
             ("redeem", REDEEM_VALID_BATCH, "'[]', 'k'"),
             ("lookup", FIND_ACCESS_BATCH, "'[]'"),
+            ("revoke", REVOKE_LIVE_BATCH, "'[]', 'k'"),
         ] {
             let plan = generic_plan(&mut conn, name, sql, args).await;
             assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
@@ -654,11 +823,20 @@ mod tests {
                 materialized,
                 "{name}: the grants are not materialized:\n{plan}"
             );
-            let grants = plan.lines().find(|l| l.contains(" on grants"));
+            let mut grants = plan
+                .lines()
+                .filter(|l| l.contains(" on grants") && l.contains("Scan"))
+                .peekable();
             assert!(
-                grants.is_some_and(|l| l.contains("Index Scan using grants_pkey")),
-                "{name}: grants is not reached by its primary key:\n{plan}"
+                grants.peek().is_some(),
+                "{name}: no scan of grants:\n{plan}"
             );
+            for line in grants {
+                assert!(
+                    line.contains("Index Scan using grants_pkey"),
+                    "{name}: grants is not reached by its primary key:\n{plan}"
+                );
+            }
         }
         let _ = conn.close().await;
         store.close().await;
