@@ -26,7 +26,7 @@ use axum::{
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 use ucoauth_wire::paths;
@@ -149,7 +149,10 @@ pub fn router(state: AppState) -> Router {
         // Outermost first on the way in: sanitize an incoming id, mint one if absent, and
         // copy it to the response.
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            observe::REQUEST_ID,
+            observe::MakeRequestId,
+        ))
         .layer(middleware::from_fn(observe::sanitize_request_id))
         .with_state(state)
 }

@@ -9,10 +9,12 @@ use std::{sync::Arc, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, Method},
+    http::{HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
+
+use tower_http::request_id::RequestId;
 
 use crate::metrics::Metrics;
 
@@ -28,6 +30,36 @@ pub fn is_acceptable_request_id(id: &[u8]) -> bool {
         && id
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Mints the ids of requests that came without one: random (version 4) UUIDs drawn from the
+/// thread's CSPRNG (`rand`'s, seeded from the operating system), where tower-http's
+/// `MakeRequestUuid` made a `getrandom` system call for every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&random_uuid())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// A random UUID (RFC 9562, version 4) in its hyphenated form.
+fn random_uuid() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// Drops an incoming `x-request-id` that is not an acceptable id (or is sent twice), so the
@@ -89,5 +121,23 @@ mod tests {
         assert!(!is_acceptable_request_id(b"has space"));
         assert!(!is_acceptable_request_id(b"line\nbreak"));
         assert!(!is_acceptable_request_id(&[b'a'; 65]));
+    }
+
+    #[test]
+    fn minted_ids_are_distinct_version_4_uuids() {
+        let ids: Vec<String> = (0..64).map(|_| random_uuid()).collect();
+        for id in &ids {
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+            assert!(
+                id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()),
+                "{id}"
+            );
+            assert_eq!(&id[14..15], "4", "version: {id}");
+            assert!("89ab".contains(&id[19..20]), "variant: {id}");
+            assert!(is_acceptable_request_id(id.as_bytes()));
+        }
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 }

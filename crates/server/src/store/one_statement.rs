@@ -1,4 +1,4 @@
-//! PostgreSQL: the common case of a refresh or a code redemption in one statement.
+//! PostgreSQL: the common case of a refresh, a code redemption or a revocation in one statement.
 //!
 //! The general refresh (`grants::refresh`) is a transaction of eight round trips: `BEGIN`, lock
 //! the grant, read, update, two inserts, the audit row, `COMMIT`; a code redemption is seven.
@@ -19,6 +19,11 @@
 //! refuses. Requests whose conditions the statements do not express (a narrower scope, a
 //! `plain` PKCE challenge, a redirect URI the profile requires but the client left out, a
 //! malformed verifier) go straight to the general path.
+//!
+//! A client's revocation (RFC 7009) works the same way (`grant_batches::REVOKE_LIVE_BATCH`): one
+//! statement revokes the grant behind a live token presented by its own client, with the
+//! general path's audit row; an unknown, expired or used token, a grant already revoked or
+//! another client's token leaves it to the general path, which gives the answer.
 //!
 //! SQLite does not need it: its writes run on the writer thread, statement by statement without
 //! round trips, and it has no data-modifying `WITH`.
