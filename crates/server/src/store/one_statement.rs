@@ -276,6 +276,13 @@ mod tests {
         }
     }
 
+    /// A revocation's answer: the grant it revoked.
+    impl HasGrant for String {
+        fn grant_id(&self) -> &str {
+            self
+        }
+    }
+
     impl HasGrant for AccessGrant {
         fn grant_id(&self) -> &str {
             &self.grant_id
@@ -783,8 +790,7 @@ mod tests {
             revocation_of(2, "A"),
             revocation_of(55, "A"),
         ];
-        let revoked = run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await;
-        let revoked: Vec<Option<String>> = revoked.into_iter().map(Result::unwrap).collect();
+        let revoked = grant_ids(run_batch(store.pool(), &reqs.iter().collect::<Vec<_>>()).await);
         let g1 = revoked[0].is_some() as usize + revoked[2].is_some() as usize;
         assert_eq!(g1, 1, "grant 1 revoked {g1} times: {revoked:?}");
         assert_eq!(revoked[4].as_deref(), Some("g2"), "{revoked:?}");
