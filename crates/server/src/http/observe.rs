@@ -13,7 +13,6 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-
 use tower_http::request_id::RequestId;
 
 use crate::metrics::Metrics;

@@ -228,7 +228,8 @@ impl Store {
         Ok(answer.0)
     }
 
-    /// Revokes the grant behind an access or refresh token presented by `client_id`.
+    /// Revokes the grant behind an access or refresh token presented by `client_id`. On
+    /// PostgreSQL the common case is one statement (see `one_statement`).
     pub async fn revoke_by_token(
         &self,
         access_hash: Digest,
