@@ -86,7 +86,10 @@ mod tests {
         domain::{audit::Origin, code::Presented, model::AccessGrant, pkce, scope::ScopeSet},
         store::{
             generic_plan,
-            grants::{CodeRedemption, Issued, NewTokens, Refresh, RevokeOutcome, TokenRevocation},
+            grants::{
+                CodeRedemption, Issued, NewApproval, NewTokens, Refresh, RevokeOutcome,
+                TokenRevocation,
+            },
             Store, StoreOptions,
         },
     };
@@ -806,6 +809,84 @@ mod tests {
         };
         let outcome = store.revoke_generally(second).await.unwrap();
         assert_eq!(outcome, RevokeOutcome::NotLive);
+        let _ = conn.close().await;
+        store.close().await;
+    }
+
+    /// An approval of client A for grant `g{grant}`, code `[grant; 32]`.
+    fn approval_of(grant: u8, challenge: Option<&str>) -> NewApproval {
+        NewApproval {
+            grant_id: format!("g{grant}"),
+            merchant_id: "M".into(),
+            client_id: "A".into(),
+            user_id: "u1".into(),
+            scopes: ScopeSet::parse(SCOPES).unwrap(),
+            code_hash: [grant; 32],
+            redirect_uri: REDIRECT.into(),
+            redirect_uri_explicit: true,
+            code_challenge: challenge.map(str::to_owned),
+            code_challenge_method: challenge.map(|_| "S256"),
+            now: NOW,
+            code_expires_at: NOW + 60_000,
+            origin: origin(),
+        }
+    }
+
+    /// Everything an approval of grant `g` wrote, as text that two approvals share when their
+    /// effects are the same.
+    async fn approval_rows(conn: &mut AnyConnection, grant: u8) -> Vec<String> {
+        let sql = format!(
+            "SELECT 'grant ' || merchant_id || ' ' || client_id || ' ' || \
+                    coalesce(user_id, '-') || ' ' || scopes || ' ' || created_at || ' ' || \
+                    coalesce(last_used_at::text, '-') || ' ' || coalesce(revoked_at::text, '-') \
+             FROM grants WHERE grant_id = 'g{grant}' \
+             UNION ALL SELECT 'code ' || encode(code_hash, 'hex') || ' ' || redirect_uri || ' ' \
+                    || redirect_uri_explicit || ' ' || coalesce(code_challenge, '-') || ' ' || \
+                    coalesce(code_challenge_method, '-') || ' ' || created_at || ' ' || \
+                    expires_at || ' ' || coalesce(consumed_at::text, '-') \
+             FROM authorization_codes WHERE grant_id = 'g{grant}' \
+             UNION ALL SELECT * FROM (SELECT 'audit ' || at || ' ' || kind || ' ' || \
+                    merchant_id || ' ' || client_id || ' ' || coalesce(user_id, '-') || ' ' || \
+                    coalesce(client_ip, '-') || ' ' || coalesce(detail, '-') \
+                    FROM audit_events WHERE grant_id = 'g{grant}' ORDER BY event_id) a"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.unwrap();
+        let code = hex(grant);
+        rows.iter()
+            .map(|r| r.get::<String, _>(0).replace(&code, "CODE"))
+            .collect()
+    }
+
+    /// On PostgreSQL an approval is one statement; it must write exactly what the general
+    /// path writes, audit events in the same order, with and without PKCE.
+    #[tokio::test]
+    async fn an_approval_at_once_writes_what_the_general_path_writes() {
+        let Some((_db, store, mut conn)) = store_with_grants(0, 0, 0).await else {
+            return;
+        };
+        let s256 = pkce::s256_challenge(VERIFIER);
+        for (at_once, general, challenge) in [(1, 2, Some(s256.as_str())), (3, 4, None)] {
+            store
+                .approve(approval_of(at_once, challenge))
+                .await
+                .unwrap();
+            store
+                .approve_generally(approval_of(general, challenge))
+                .await
+                .unwrap();
+            let rows = approval_rows(&mut conn, at_once).await;
+            assert_eq!(rows.len(), 4, "{rows:?}");
+            let audit: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.starts_with("audit"))
+                .map(|r| r.as_str())
+                .collect();
+            assert!(
+                audit[0].contains("consent.given") && audit[1].contains("code.issued"),
+                "{audit:?}"
+            );
+            assert_eq!(rows, approval_rows(&mut conn, general).await);
+        }
         let _ = conn.close().await;
         store.close().await;
     }
