@@ -29,47 +29,45 @@
 //! round trips, and it has no data-modifying `WITH`.
 
 use super::{
+    grant_batches::{Batched, Batches, Outcome},
     grants::{CodeRedemption, Issued, Refresh, TokenRevocation},
-    Store, StoreError,
+    GrantBatches, Store, StoreError,
 };
 
 impl Store {
-    /// The fast path of a refresh on PostgreSQL: `Some` if it rotated the token (committed,
-    /// durable), `None` if the general path must decide (always on SQLite).
-    pub(crate) async fn rotate_live(&self, req: &Refresh) -> Result<Option<Issued>, StoreError> {
+    /// Runs `req` in its kind's batch on PostgreSQL (`queue` picks the kind): `Some` if the
+    /// statement made the change (committed, durable), `None` if the general path must decide
+    /// (always on SQLite).
+    async fn write_at_once<R: Batched + Clone>(
+        &self,
+        queue: impl FnOnce(&GrantBatches) -> &Batches<R>,
+        req: &R,
+    ) -> Outcome<R::Out> {
         let Some(batches) = &self.batches else {
             return Ok(None);
         };
-        self.timed("write", batches.refreshes.run(req.clone()))
-            .await
+        self.timed("write", queue(batches).run(req.clone())).await
     }
 
-    /// The fast path of a code redemption on PostgreSQL: `Some` if it redeemed the code
-    /// (committed, durable), `None` if the general path must decide (always on SQLite).
+    /// The fast path of a refresh: the rotation, if the statement made it.
+    pub(crate) async fn rotate_live(&self, req: &Refresh) -> Result<Option<Issued>, StoreError> {
+        self.write_at_once(|b| &b.refreshes, req).await
+    }
+
+    /// The fast path of a code redemption: the redemption, if the statement made it.
     pub(crate) async fn redeem_valid(
         &self,
         req: &CodeRedemption,
     ) -> Result<Option<Issued>, StoreError> {
-        let Some(batches) = &self.batches else {
-            return Ok(None);
-        };
-        self.timed("write", batches.redemptions.run(req.clone()))
-            .await
+        self.write_at_once(|b| &b.redemptions, req).await
     }
-}
 
-impl Store {
-    /// The fast path of a client's revocation on PostgreSQL: the grant's id if it revoked it
-    /// (committed, durable), `None` if the general path must decide (always on SQLite).
+    /// The fast path of a client's revocation: the grant it revoked, if the statement did.
     pub(crate) async fn revoke_live(
         &self,
         req: &TokenRevocation,
     ) -> Result<Option<String>, StoreError> {
-        let Some(batches) = &self.batches else {
-            return Ok(None);
-        };
-        self.timed("write", batches.revocations.run(req.clone()))
-            .await
+        self.write_at_once(|b| &b.revocations, req).await
     }
 }
 
