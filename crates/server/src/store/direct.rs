@@ -27,10 +27,21 @@ const STATEMENT_CACHE: usize = 64;
 /// `SQLITE_PRAGMAS`). The file exists and is migrated by then; WAL mode is a property of the
 /// file, set by the migration connection.
 pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    configure(Connection::open_with_flags(path, FLAGS)?)
+}
+
+/// Opens the writer's connection: as [`open`], through the VFS that writes each commit's WAL
+/// frames in one system call (`ucoauth_walbuf`; the writer is the one connection that
+/// appends to the WAL on the hot paths).
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let vfs = ucoauth_walbuf::register()
+        .map_err(|e| StoreError::Unavailable(format!("cannot set up the writer's VFS: {e}")))?;
+    configure(Connection::open_with_flags_and_vfs(path, FLAGS, vfs)?)
+}
+
+const FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+fn configure(conn: Connection) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(concat!(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; ",

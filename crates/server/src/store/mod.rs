@@ -349,7 +349,7 @@ impl Store {
             // direct one for the hot paths.
             Backend::Sqlite => {
                 let path = sqlite_path(url)?;
-                let direct = direct::open(&path)?;
+                let direct = direct::open_writer(&path)?;
                 direct.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
                 // Its commits are made durable by the syncer, off the writer thread.
                 direct.pragma_update(None, "synchronous", "NORMAL")?;
