@@ -11,8 +11,13 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags};
 
-/// The counts are process-wide and tests run in parallel: those that read them take turns.
+/// The counts are process-wide and tests run in parallel: every test that writes through the
+/// VFS holds this while it does, so that one test's counts are its own.
 static COUNTED: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    COUNTED.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn open_through_vfs(path: &Path) -> Connection {
     let vfs = ucoauth_walbuf::register().unwrap();
@@ -38,13 +43,13 @@ fn open_plain(path: &Path) -> Connection {
 
 #[test]
 fn a_commit_is_written_in_one_call_and_is_in_the_file_when_commit_returns() {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one.db");
     let conn = open_through_vfs(&path);
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         .unwrap();
 
-    let _turn = COUNTED.lock().unwrap();
     let before = ucoauth_walbuf::counts();
     conn.execute_batch("BEGIN").unwrap();
     for id in 0..80 {
@@ -82,6 +87,7 @@ fn a_commit_is_written_in_one_call_and_is_in_the_file_when_commit_returns() {
 
 #[test]
 fn a_failed_transaction_and_a_spilled_one_leave_the_database_whole() {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spill.db");
     let conn = open_through_vfs(&path);
@@ -91,23 +97,20 @@ fn a_failed_transaction_and_a_spilled_one_leave_the_database_whole() {
         "PRAGMA cache_size = 8; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
     )
     .unwrap();
-    conn.execute_batch("BEGIN").unwrap();
-    for id in 0..2_000 {
-        conn.execute(
-            "INSERT INTO t (id, body) VALUES (?1, randomblob(700))",
-            [id],
-        )
-        .unwrap();
-    }
+    // 2 000 rows of 700 bytes: about 500 pages, far more than the cache holds.
+    let insert_rows = || {
+        conn.execute_batch("BEGIN").unwrap();
+        for id in 0..2_000 {
+            conn.execute(
+                "INSERT INTO t (id, body) VALUES (?1, randomblob(700))",
+                [id],
+            )
+            .unwrap();
+        }
+    };
+    insert_rows();
     conn.execute_batch("ROLLBACK").unwrap();
-    conn.execute_batch("BEGIN").unwrap();
-    for id in 0..2_000 {
-        conn.execute(
-            "INSERT INTO t (id, body) VALUES (?1, randomblob(700))",
-            [id],
-        )
-        .unwrap();
-    }
+    insert_rows();
     conn.execute("UPDATE t SET body = randomblob(10) WHERE id % 3 = 0", [])
         .unwrap();
     conn.execute_batch("COMMIT").unwrap();
@@ -137,6 +140,7 @@ fn a_failed_transaction_and_a_spilled_one_leave_the_database_whole() {
 /// every read sees the total unchanged and a consistent count of transfers.
 #[test]
 fn readers_and_checkpoints_on_other_connections_see_only_whole_commits() {
+    let _turn = take_turn();
     const ACCOUNTS: i64 = 50;
     const TRANSFERS: i64 = 3_000;
     let dir = tempfile::tempdir().unwrap();
