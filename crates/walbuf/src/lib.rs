@@ -21,15 +21,16 @@
 //!   `xShmBarrier` on the database file before the copy of the header that readers trust.
 //!   The database file of a connection opened with this VFS knows its WAL (linked at the
 //!   WAL's `xOpen` through `sqlite3_database_file_object`) and writes out what is gathered in
-//!   its barrier. The commit's last frame already did (below), so the barrier finds nothing in
-//!   every case but rare ones (checksums rewritten after frames were overwritten in place).
+//!   its barrier, a safety net: it finds nothing gathered in the cases the tests drive.
 //!
-//! A commit's frames are written out when its last frame (whose header carries the database
-//! size, non-zero only there) has been gathered, inside the `xWrite` of that frame's page; so a
-//! failed write fails the commit, as without this VFS. If the barrier's write ever failed,
-//! SQLite could not be told (the barrier returns nothing) and readers would next read frames
-//! that are not there: the process aborts instead, and recovery at the next start keeps what
-//! reached the file. Durability is unchanged: nothing here syncs or skips a sync.
+//! Only appends are gathered: a commit's frames are written out when its last frame (whose
+//! header carries the database size, non-zero only there) has been gathered, inside the
+//! `xWrite` of that frame's page, and writes into frames already written (a page overwritten in
+//! place, checksums rewritten at commit) go straight to the file. So every failed write fails
+//! the statement or commit that made it, as without this VFS. If the barrier's write ever
+//! failed, SQLite could not be told (the barrier returns nothing) and readers would next read
+//! frames that are not there: the process aborts instead, and recovery at the next start
+//! keeps what reached the file. Durability is unchanged: nothing here syncs or skips a sync.
 //!
 //! A WAL whose database file was not opened through this VFS is passed through unchanged.
 
@@ -53,8 +54,9 @@ const VFS_NAME_C: &CStr = c"ucoauth-walbuf";
 /// write's length with 0x1ffff, so a longer one would be cut short.
 const GATHER_LIMIT: usize = 0x1ffff;
 
-/// The size of a WAL frame header (SQLite's file format).
+/// The sizes of a WAL frame header and of the WAL header (SQLite's file format).
 const FRAME_HEADER: usize = 24;
+const WAL_HEADER: usize = 32;
 
 /// Registers the VFS with SQLite (once per process) and returns its name.
 pub fn register() -> Result<&'static str, RegisterError> {
@@ -89,20 +91,24 @@ impl std::fmt::Display for RegisterError {
 impl std::error::Error for RegisterError {}
 
 /// Counts since the process started, for tests and diagnostics: writes SQLite made to WAL
-/// files of this VFS, and the writes that reached the files.
+/// files of this VFS, the writes that reached the files, and how many of those were made by
+/// the barrier (the safety net; none in a normal commit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub wal_writes_asked: u64,
     pub wal_writes_made: u64,
+    pub wal_writes_at_barrier: u64,
 }
 
 static ASKED: AtomicU64 = AtomicU64::new(0);
 static MADE: AtomicU64 = AtomicU64::new(0);
+static AT_BARRIER: AtomicU64 = AtomicU64::new(0);
 
 pub fn counts() -> Counts {
     Counts {
         wal_writes_asked: ASKED.load(Ordering::Relaxed),
         wal_writes_made: MADE.load(Ordering::Relaxed),
+        wal_writes_at_barrier: AT_BARRIER.load(Ordering::Relaxed),
     }
 }
 
@@ -113,6 +119,9 @@ struct Gathered {
     start: i64,
     /// The last frame of a commit has its header gathered; its page comes next.
     commit_frame: bool,
+    /// Where the WAL's next new frame goes: the end of the furthest write so far. Only writes
+    /// from there on (appends) are gathered.
+    frontier: i64,
 }
 
 /// Our file object. SQLite allocates `szOsFile` bytes for it and sees only `base`; the
@@ -232,6 +241,7 @@ unsafe extern "C" fn open(
                         bytes: Vec::new(),
                         start: 0,
                         commit_frame: false,
+                        frontier: 0,
                     })
                 }),
                 partner,
@@ -359,7 +369,17 @@ unsafe extern "C" fn write(
         let Some(gathered) = f.gathered.as_deref_mut() else {
             return ffi::SQLITE_IOERR_WRITE;
         };
-        if len > GATHER_LIMIT {
+        let write_end = offset + len as i64;
+        if offset == 0 && len == WAL_HEADER {
+            // The WAL starts over from its header (after a checkpoint): appends begin again.
+            gathered.frontier = 0;
+        }
+        // A write into frames already written (a page overwritten in place, checksums
+        // rewritten at commit) goes straight to the file, and so does one too large to
+        // gather: its error is then the caller's, and nothing waits for the barrier.
+        let rewrite = gathered.bytes.is_empty() && offset < gathered.frontier;
+        gathered.frontier = gathered.frontier.max(write_end);
+        if rewrite || len > GATHER_LIMIT {
             MADE.fetch_add(1, Ordering::Relaxed);
             return forward_write(f, data, amount, offset);
         }
@@ -453,7 +473,11 @@ unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
     unsafe {
         let f = ours(file);
         if !f.partner.is_null() {
-            let rc = (*f.partner).write_out();
+            let wal = &mut *f.partner;
+            if wal.gathered.as_ref().is_some_and(|g| !g.bytes.is_empty()) {
+                AT_BARRIER.fetch_add(1, Ordering::Relaxed);
+            }
+            let rc = wal.write_out();
             if rc != ffi::SQLITE_OK {
                 // Readers are about to be shown frames that are not in the file, and SQLite
                 // cannot be told: stop here, and let recovery keep what reached the file.

@@ -108,12 +108,19 @@ fn a_failed_transaction_and_a_spilled_one_leave_the_database_whole() {
             .unwrap();
         }
     };
+    let before = ucoauth_walbuf::counts();
     insert_rows();
     conn.execute_batch("ROLLBACK").unwrap();
     insert_rows();
+    // Rows changed again after their pages were spilled: those frames are overwritten in
+    // place, and SQLite rewrites the checksums of the frames after them at commit.
     conn.execute("UPDATE t SET body = randomblob(10) WHERE id % 3 = 0", [])
         .unwrap();
     conn.execute_batch("COMMIT").unwrap();
+    let after = ucoauth_walbuf::counts();
+    // Writes into frames already written go straight to the file, so the barrier finds
+    // nothing gathered: every failure was reported to the statement that caused it.
+    assert_eq!(after.wal_writes_at_barrier, before.wal_writes_at_barrier);
 
     let other = open_plain(&path);
     let (rows, short): (i64, i64) = other
@@ -205,6 +212,7 @@ fn readers_and_checkpoints_on_other_connections_see_only_whole_commits() {
         })
     };
 
+    let before = ucoauth_walbuf::counts();
     for n in 1..=TRANSFERS {
         let to = 1 + n % (ACCOUNTS - 1);
         let tx = writer.unchecked_transaction().unwrap();
@@ -231,6 +239,38 @@ fn readers_and_checkpoints_on_other_connections_see_only_whole_commits() {
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     checkpointer.join().unwrap();
     assert!(reads > 0);
+    let after = ucoauth_walbuf::counts();
+    let asked = after.wal_writes_asked - before.wal_writes_asked;
+    let made = after.wal_writes_made - before.wal_writes_made;
+    // A commit of one to three pages asks for two to six writes, and makes one.
+    assert!(made * 2 <= asked, "asked {asked}, made {made}");
+    assert_eq!(after.wal_writes_at_barrier, before.wal_writes_at_barrier);
+
+    // The readers held the WAL all along, so it never started over. Now it does: the next
+    // commit writes from the WAL's start again, over old frames, and is still gathered.
+    writer
+        .execute_batch("PRAGMA wal_checkpoint(RESTART)")
+        .unwrap();
+    let wal_path = dir.path().join("bank.db-wal");
+    let wal_before = std::fs::metadata(&wal_path).unwrap().len();
+    let before = ucoauth_walbuf::counts();
+    for _ in 0..100 {
+        writer
+            .execute(
+                "INSERT INTO transfers (amount, note) VALUES (0, zeroblob(5000))",
+                [],
+            )
+            .unwrap();
+    }
+    let after = ucoauth_walbuf::counts();
+    let asked = after.wal_writes_asked - before.wal_writes_asked;
+    let made = after.wal_writes_made - before.wal_writes_made;
+    assert!(
+        made * 4 <= asked,
+        "after the restart: asked {asked}, made {made}"
+    );
+    // Written over the old frames from the start, not appended: the file did not grow.
+    assert_eq!(std::fs::metadata(&wal_path).unwrap().len(), wal_before);
 
     let check: String = writer
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -239,5 +279,5 @@ fn readers_and_checkpoints_on_other_connections_see_only_whole_commits() {
     let count: i64 = writer
         .query_row("SELECT count(*) FROM transfers", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(count, TRANSFERS - TRANSFERS / 10);
+    assert_eq!(count, TRANSFERS - TRANSFERS / 10 + 100);
 }
