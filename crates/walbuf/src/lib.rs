@@ -291,27 +291,29 @@ unsafe fn inner_methods<'a>(file: &File) -> &'a ffi::sqlite3_io_methods {
 impl File {
     /// Writes what is gathered, if anything, in one call.
     unsafe fn write_out(&mut self) -> c_int {
-        let inner = self.inner;
-        let Some(gathered) = self.gathered.as_deref_mut() else {
-            return ffi::SQLITE_OK;
-        };
-        gathered.commit_frame = false;
-        if gathered.bytes.is_empty() {
+        match self.gathered.as_deref_mut() {
+            // SAFETY: `inner` is this file's open inner object.
+            Some(gathered) => unsafe { gathered.write_out(self.inner) },
+            None => ffi::SQLITE_OK,
+        }
+    }
+}
+
+impl Gathered {
+    /// Writes what is gathered, if anything, to `inner` in one call.
+    unsafe fn write_out(&mut self, inner: *mut ffi::sqlite3_file) -> c_int {
+        self.commit_frame = false;
+        if self.bytes.is_empty() {
             return ffi::SQLITE_OK;
         }
         // At most GATHER_LIMIT, so within c_int.
-        let len = gathered.bytes.len() as c_int;
+        let len = self.bytes.len() as c_int;
         // SAFETY: `inner` is open; the buffer lives across the call.
-        let rc = unsafe {
-            match (*(*inner).pMethods).xWrite {
-                Some(write) => write(inner, gathered.bytes.as_ptr().cast(), len, gathered.start),
-                None => ffi::SQLITE_IOERR_WRITE,
-            }
-        };
+        let rc = unsafe { forward_write(inner, self.bytes.as_ptr().cast(), len, self.start) };
         MADE.fetch_add(1, Ordering::Relaxed);
         // Written or failed, it is no longer ours to write: on failure SQLite rolls the
         // transaction back, and the frames it wrote are beyond the WAL's valid end.
-        gathered.bytes.clear();
+        self.bytes.clear();
         rc
     }
 }
@@ -353,23 +355,20 @@ unsafe extern "C" fn write(
     // SAFETY: SQLite passes `amount` readable bytes at `data`.
     unsafe {
         let f = ours(file);
-        let len = usize::try_from(amount).unwrap_or(0);
+        let inner = f.inner;
         let Some(gathered) = f.gathered.as_deref_mut() else {
-            return forward_write(f, data, amount, offset);
+            return forward_write(inner, data, amount, offset);
         };
         ASKED.fetch_add(1, Ordering::Relaxed);
+        let len = usize::try_from(amount).unwrap_or(0);
         let end = gathered.start + gathered.bytes.len() as i64;
         let follows = !gathered.bytes.is_empty() && offset == end;
         if !gathered.bytes.is_empty() && (!follows || gathered.bytes.len() + len > GATHER_LIMIT) {
-            let rc = f.write_out();
+            let rc = gathered.write_out(inner);
             if rc != ffi::SQLITE_OK {
                 return rc;
             }
         }
-        let Some(gathered) = f.gathered.as_deref_mut() else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        let write_end = offset + len as i64;
         if offset == 0 && len == WAL_HEADER {
             // The WAL starts over from its header (after a checkpoint): appends begin again.
             gathered.frontier = 0;
@@ -378,10 +377,10 @@ unsafe extern "C" fn write(
         // rewritten at commit) goes straight to the file, and so does one too large to
         // gather: its error is then the caller's, and nothing waits for the barrier.
         let rewrite = gathered.bytes.is_empty() && offset < gathered.frontier;
-        gathered.frontier = gathered.frontier.max(write_end);
+        gathered.frontier = gathered.frontier.max(offset + len as i64);
         if rewrite || len > GATHER_LIMIT {
             MADE.fetch_add(1, Ordering::Relaxed);
-            return forward_write(f, data, amount, offset);
+            return forward_write(inner, data, amount, offset);
         }
         if gathered.bytes.is_empty() {
             gathered.start = offset;
@@ -391,7 +390,7 @@ unsafe extern "C" fn write(
         if gathered.commit_frame {
             // The commit's last page: the commit is complete, so it goes to the file now,
             // and a failure fails the commit.
-            return f.write_out();
+            return gathered.write_out(inner);
         }
         // A frame header whose "database size after commit" field (bytes 4..8) is set marks
         // the last frame of a commit. Only frame headers are 24 bytes long (pages are 512 or
@@ -403,16 +402,17 @@ unsafe extern "C" fn write(
     }
 }
 
+/// Writes to the wrapped file.
 unsafe fn forward_write(
-    f: &File,
+    inner: *mut ffi::sqlite3_file,
     data: *const c_void,
     amount: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: forwarded as SQLite gave it.
+    // SAFETY: `inner` is open; forwarded as SQLite gave it.
     unsafe {
-        match inner_methods(f).xWrite {
-            Some(write) => write(f.inner, data, amount, offset),
+        match (*(*inner).pMethods).xWrite {
+            Some(write) => write(inner, data, amount, offset),
             None => ffi::SQLITE_IOERR_WRITE,
         }
     }

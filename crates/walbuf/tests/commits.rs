@@ -1,15 +1,14 @@
 //! The VFS against real SQLite files: commits reach the WAL file whole before `COMMIT`
 //! returns, in few writes, and other connections never see a frame that is not there.
 
-use std::{
-    path::Path,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
+mod common;
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
 };
 
-use rusqlite::{Connection, OpenFlags};
+use common::{assert_intact, open_plain, open_through_vfs, rows};
 
 /// The counts are process-wide and tests run in parallel: every test that writes through the
 /// VFS holds this while it does, so that one test's counts are its own.
@@ -17,28 +16,6 @@ static COUNTED: Mutex<()> = Mutex::new(());
 
 fn take_turn() -> std::sync::MutexGuard<'static, ()> {
     COUNTED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn open_through_vfs(path: &Path) -> Connection {
-    let vfs = ucoauth_walbuf::register().unwrap();
-    let conn = Connection::open_with_flags_and_vfs(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        vfs,
-    )
-    .unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .unwrap();
-    conn
-}
-
-fn open_plain(path: &Path) -> Connection {
-    let conn = Connection::open(path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn
 }
 
 #[test]
@@ -75,14 +52,8 @@ fn a_commit_is_written_in_one_call_and_is_in_the_file_when_commit_returns() {
     )
     .unwrap();
     let reopened = open_plain(&copied);
-    let rows: i64 = reopened
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 80);
-    let check: String = reopened
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(rows(&reopened, "t"), 80);
+    assert_intact(&reopened);
 }
 
 #[test]
@@ -123,24 +94,18 @@ fn a_failed_transaction_and_a_spilled_one_leave_the_database_whole() {
     assert_eq!(after.wal_writes_at_barrier, before.wal_writes_at_barrier);
 
     let other = open_plain(&path);
-    let (rows, short): (i64, i64) = other
+    let (count, short): (i64, i64) = other
         .query_row("SELECT count(*), sum(length(body) = 10) FROM t", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!((rows, short), (2_000, 667));
-    let check: String = other
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!((count, short), (2_000, 667));
+    assert_intact(&other);
     drop(other);
     drop(conn);
     // The last connection closed: the WAL was checkpointed into the database file, removed.
     assert!(!dir.path().join("spill.db-wal").exists());
-    let rows: i64 = open_plain(&path)
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 2_000);
+    assert_eq!(rows(&open_plain(&path), "t"), 2_000);
 }
 
 /// Transfers between accounts through the VFS, while plain connections read and checkpoint:
@@ -272,12 +237,6 @@ fn readers_and_checkpoints_on_other_connections_see_only_whole_commits() {
     // Written over the old frames from the start, not appended: the file did not grow.
     assert_eq!(std::fs::metadata(&wal_path).unwrap().len(), wal_before);
 
-    let check: String = writer
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let count: i64 = writer
-        .query_row("SELECT count(*) FROM transfers", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count, TRANSFERS - TRANSFERS / 10 + 100);
+    assert_intact(&writer);
+    assert_eq!(rows(&writer, "transfers"), TRANSFERS - TRANSFERS / 10 + 100);
 }

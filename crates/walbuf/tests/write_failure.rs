@@ -4,22 +4,18 @@
 //! A binary of its own: it lowers this process's file-size limit (`RLIMIT_FSIZE`), so that
 //! the kernel refuses to extend the WAL (EFBIG), which would disturb any other test.
 
-use rusqlite::{Connection, OpenFlags};
+mod common;
+
+use common::{assert_intact, open_through_vfs, rows};
+use rusqlite::Connection;
 
 #[test]
 fn a_commit_whose_frames_cannot_be_written_fails_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
-    let vfs = ucoauth_walbuf::register().unwrap();
-    let conn = Connection::open_with_flags_and_vfs(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        vfs,
-    )
-    .unwrap();
+    let conn = open_through_vfs(&path);
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         PRAGMA wal_autocheckpoint = 0;
+        "PRAGMA wal_autocheckpoint = 0;
          CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
          INSERT INTO t (id, body) VALUES (0, zeroblob(100));",
     )
@@ -60,20 +56,11 @@ fn a_commit_whose_frames_cannot_be_written_fails_and_leaves_nothing_behind() {
     // Nothing of the failed commit is visible, to this connection or another.
     let other = Connection::open(&path).unwrap();
     for c in [&conn, &other] {
-        let rows: i64 = c
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 1);
+        assert_eq!(rows(c, "t"), 1);
     }
     // And the connection writes again once the disk has room.
     conn.execute("INSERT INTO t (id, body) VALUES (1, zeroblob(10))", [])
         .unwrap();
-    let rows: i64 = other
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 2);
-    let check: String = other
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(rows(&other, "t"), 2);
+    assert_intact(&other);
 }
