@@ -16,7 +16,8 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 if [ "${1:-}" = "--smoke" ]; then
   # `--workspace` so that Cargo reuses the test run's build (same feature unification).
   cargo build -q --workspace --bins
-  exec "$target/debug/ucoauth-bench" --concurrency 4 --seconds 0.5 --codes 40 --fail-on-errors
+  exec "$target/debug/ucoauth-bench" --concurrency 4 --seconds 0.5 --adjacent-seconds 0.2 \
+    --codes 40 --fail-on-errors
 fi
 
 runs="${RUNS:-3}"
@@ -60,7 +61,9 @@ done
   echo "The load generator runs on the same machine. Each row is the run whose req/s is the median"
   echo "of the runs for that workload and concurrency, with all its figures from that one run; its"
   echo "ratio is against the baseline (\`GET /healthz\`, same server, no store) of the same run and"
-  echo "concurrency. Peak RSS is the server's (VmHWM)."
+  echo "concurrency, measured for 2 s just before and just after that workload (the mean of the two,"
+  echo "column \"baseline req/s\"), so that the machine's drift during a run moves both sides alike;"
+  echo "the baseline rows are each run's first, longer measurement. Peak RSS is the server's (VmHWM)."
   echo
   echo "What the numbers mean and how they were reached: see the \"Performance\" section of"
   echo "[docs/performance.md](docs/performance.md)."

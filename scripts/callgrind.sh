@@ -52,8 +52,9 @@ EOF
 chmod +x "$work/server"
 
 log="$work/bench.log"
+# No baseline slices around the workloads: they would be counted with the workload.
 "$target/release/ucoauth-bench" --server-bin "$work/server" --concurrency 1 \
-  --seconds 4 --codes 300 --json "$work/figures.json" >"$log" 2>&1 &
+  --seconds 4 --adjacent-seconds 0 --codes 300 --json "$work/figures.json" >"$log" 2>&1 &
 bench_pid=$!
 
 wait_for() { # pattern [count]: until the log has more than `count` lines matching pattern

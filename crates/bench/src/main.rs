@@ -4,8 +4,9 @@
 //! application through the real CLI, signs in through the login form, and then drives each
 //! workload over loopback HTTP/1.1 keep-alive connections at each concurrency:
 //! baseline (`/healthz`, no store), `/oauth/me`, introspection, `refresh_token` grants,
-//! `authorization_code` exchanges, revocations, and the whole browser flow. Every figure is also given as a ratio to
-//! the baseline measured in the same run, because these machines are shared and noisy.
+//! `authorization_code` exchanges, revocations, and the whole browser flow. Every figure is
+//! also given as a ratio to the baseline measured in the same run, just before and after the
+//! workload, because these machines are shared and noisy.
 //!
 //! Example: `cargo run --release -p ucoauth-bench -- --runs 3 --markdown BENCHMARKS.table.md`
 
@@ -40,6 +41,12 @@ struct Args {
     /// Seconds per time-bounded workload (baseline, me, refresh, browser flow).
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Seconds of baseline measured just before and just after each workload (0: none). A
+    /// workload's ratio is against the mean of those two, so that the machine's drift over a
+    /// run (these machines are shared) moves both sides of the ratio alike; without them, it
+    /// is against the run's first baseline.
+    #[arg(long, default_value_t = 2.0)]
+    adjacent_seconds: f64,
     /// Codes minted (and exchanged, then revoked) per run and concurrency.
     #[arg(long, default_value_t = 4000)]
     codes: usize,
@@ -83,6 +90,59 @@ async fn create_app(
             .to_owned())
     };
     Ok((field("client_id")?, field("client_secret")?))
+}
+
+/// The baseline's req/s around one workload of one run: the mean of the measurements just
+/// before and just after it (`None` when `--adjacent-seconds 0`).
+struct AroundWorkload {
+    run: usize,
+    concurrency: usize,
+    workload: &'static str,
+    baseline: Option<f64>,
+}
+
+/// Short baseline measurements around the workloads. The one taken after a workload also
+/// serves as the one before the next, unless something else ran in between (minting codes).
+struct Around {
+    seconds: f64,
+    last: Option<f64>,
+}
+
+impl Around {
+    fn new(seconds: f64) -> Self {
+        Self {
+            seconds,
+            last: None,
+        }
+    }
+
+    async fn before(&mut self, addr: &str, c: usize) -> anyhow::Result<Option<f64>> {
+        match self.last.take() {
+            Some(last) => Ok(Some(last)),
+            None => self.slice(addr, c).await,
+        }
+    }
+
+    async fn after(&mut self, addr: &str, c: usize) -> anyhow::Result<Option<f64>> {
+        self.last = self.slice(addr, c).await?;
+        Ok(self.last)
+    }
+
+    fn interrupted(&mut self) {
+        self.last = None;
+    }
+
+    /// The baseline's req/s, after a pause: the checkpoint of the previous workload's writes
+    /// (done within 100 ms, docs/performance.md) must not slow the baseline, which would
+    /// flatter the ratio.
+    async fn slice(&self, addr: &str, c: usize) -> anyhow::Result<Option<f64>> {
+        if self.seconds <= 0.0 {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let m = workloads::baseline(addr, c, self.seconds).await?;
+        Ok(Some(m.latencies_us.len() as f64 / m.seconds.max(1e-9)))
+    }
 }
 
 const LOGIN: &str = "bench";
@@ -129,6 +189,7 @@ async fn main() -> anyhow::Result<()> {
     let session = Arc::new(flow::sign_in(&mut conn, &client_id, LOGIN, PASSWORD).await?);
 
     let mut all: Vec<(usize, Figures)> = Vec::new();
+    let mut adjacent: Vec<AroundWorkload> = Vec::new();
     for run in 0..args.runs {
         for &c in &args.concurrency {
             eprintln!("run {}/{} at concurrency {c} ...", run + 1, args.runs);
@@ -162,6 +223,25 @@ async fn main() -> anyhow::Result<()> {
                 "baseline (/healthz)",
                 workloads::baseline(&addr, c, args.seconds).await?,
             );
+            let mut around = Around::new(args.adjacent_seconds);
+            // One workload between two baseline slices: records it, then notes the slices.
+            macro_rules! between_baselines {
+                ($name:expr, $workload:expr) => {{
+                    let before = around.before(&addr, c).await?;
+                    server.reset_peak_rss();
+                    let mut m: workloads::Measured = $workload.await?;
+                    let produced = std::mem::take(&mut m.produced);
+                    record($name, m);
+                    let after = around.after(&addr, c).await?;
+                    adjacent.push(AroundWorkload {
+                        run,
+                        concurrency: c,
+                        workload: $name,
+                        baseline: before.zip(after).map(|(b, a)| (b + a) / 2.0),
+                    });
+                    produced
+                }};
+            }
 
             // Seed tokens: one refresh family per worker, and an access token for /oauth/me.
             let seeds = workloads::mint_codes(&addr, c.min(64), c, session.clone()).await?;
@@ -173,44 +253,50 @@ async fn main() -> anyhow::Result<()> {
                 refresh_seeds.push(r);
             }
             let access = Arc::new(access);
-            server.reset_peak_rss();
-            record(
+            between_baselines!(
                 "oauth/me",
-                workloads::me(&addr, c, args.seconds, access.clone()).await?,
+                workloads::me(&addr, c, args.seconds, access.clone())
             );
-            record(
+            between_baselines!(
                 "introspection",
                 workloads::introspect(&addr, c, args.seconds, caller.clone(), access.clone())
-                    .await?,
             );
-            record(
+            between_baselines!(
                 "refresh_token grant",
                 workloads::refresh(&addr, c, args.seconds, client_id.clone(), refresh_seeds)
-                    .await?,
             );
 
             let codes =
                 workloads::mint_codes(&addr, c.min(64), args.codes, session.clone()).await?;
+            around.interrupted();
             // Marks where the exchange starts (scripts/callgrind.sh waits for this line).
             eprintln!("  minted {} codes through the browser flow", codes.len());
-            server.reset_peak_rss();
-            let exchanged = workloads::exchange(&addr, c, client_id.clone(), codes).await?;
-            let tokens = exchanged.produced.clone();
-            record("authorization_code", exchanged);
-            record(
-                "revoke",
-                workloads::revoke(&addr, c, client_id.clone(), tokens).await?,
+            let tokens = between_baselines!(
+                "authorization_code",
+                workloads::exchange(&addr, c, client_id.clone(), codes)
             );
-            record(
+            between_baselines!(
+                "revoke",
+                workloads::revoke(&addr, c, client_id.clone(), tokens)
+            );
+            between_baselines!(
                 "browser flow (per flow)",
-                workloads::browser_flow(&addr, c, args.seconds, session.clone()).await?,
+                workloads::browser_flow(&addr, c, args.seconds, session.clone())
             );
         }
     }
     server.stop().await;
 
-    // Ratios against the baseline of the same run and concurrency; then medians over runs.
-    let baseline_of = |run: usize, c: usize| {
+    // Ratios against the baseline measured around the workload (else the run's first one, of
+    // the same concurrency); then medians over runs.
+    let baseline_of = |run: usize, c: usize, workload: &str| {
+        let around = adjacent
+            .iter()
+            .find(|a| a.run == run && a.concurrency == c && a.workload == workload)
+            .and_then(|a| a.baseline);
+        if let Some(baseline) = around {
+            return baseline;
+        }
         all.iter()
             .find(|(r, f)| *r == run && f.concurrency == c && f.workload.starts_with("baseline"))
             .map_or(0.0, |(_, f)| f.req_per_s)
@@ -219,7 +305,8 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|(run, f)| {
             let mut f = f.clone();
-            let base = baseline_of(*run, f.concurrency);
+            let base = baseline_of(*run, f.concurrency, &f.workload);
+            f.baseline_req_per_s = base;
             f.ratio_to_baseline = if base > 0.0 { f.req_per_s / base } else { 0.0 };
             f
         })

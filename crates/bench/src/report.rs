@@ -13,8 +13,11 @@ pub struct Figures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub peak_rss_mib: f64,
-    /// req/s as a fraction of the baseline's in the same run.
+    /// req/s as a fraction of `baseline_req_per_s`.
     pub ratio_to_baseline: f64,
+    /// The baseline's req/s this workload is compared with: the mean of the baseline measured
+    /// just before and just after it, or (without those) the run's first baseline.
+    pub baseline_req_per_s: f64,
     /// Server CPU time (user + system, all threads) per successful request, in microseconds.
     pub server_cpu_us_per_req: f64,
     /// Server context switches per successful request.
@@ -54,6 +57,7 @@ pub fn figures(
         p99_ms: pct(0.99),
         peak_rss_mib: peak_rss_kib as f64 / 1024.0,
         ratio_to_baseline: 0.0,
+        baseline_req_per_s: 0.0,
         // USER_HZ is 100 on Linux: one tick is 10 ms.
         server_cpu_us_per_req: per_req(usage.cpu_ticks as f64 * 10_000.0),
         context_switches_per_req: per_req(usage.context_switches as f64),
@@ -70,18 +74,19 @@ pub fn median(mut runs: Vec<Figures>) -> Option<Figures> {
 
 pub fn markdown(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "| workload | conc. | requests | errors | req/s | ratio to baseline | p50 ms | p99 ms | peak RSS MiB | server CPU µs/req | ctx switches/req | bench CPU µs/req |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | conc. | requests | errors | req/s | ratio to baseline | baseline req/s | p50 ms | p99 ms | peak RSS MiB | server CPU µs/req | ctx switches/req | bench CPU µs/req |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} | {:.0} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} | {:.0} |\n",
             r.workload,
             r.concurrency,
             r.requests,
             r.errors,
             r.req_per_s,
             r.ratio_to_baseline,
+            r.baseline_req_per_s,
             r.p50_ms,
             r.p99_ms,
             r.peak_rss_mib,
