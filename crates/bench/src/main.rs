@@ -231,8 +231,15 @@ async fn main() -> anyhow::Result<()> {
                     server.reset_peak_rss();
                     let mut m: workloads::Measured = $workload.await?;
                     let produced = std::mem::take(&mut m.produced);
+                    let rate = m.latencies_us.len() as f64 / m.seconds.max(1e-9);
                     record($name, m);
                     let after = around.after(&addr, c).await?;
+                    if let Some((b, a)) = before.zip(after) {
+                        eprintln!(
+                            "    ratio {:.2} to the baseline around it ({b:.0} before, {a:.0} after)",
+                            rate / ((b + a) / 2.0)
+                        );
+                    }
                     adjacent.push(AroundWorkload {
                         run,
                         concurrency: c,
