@@ -21,6 +21,7 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use clap::Parser;
 use report::Figures;
+use tokio::signal::unix::SignalKind;
 
 /// Load generator for ucoauth: req/s, p50/p99 and server peak RSS per workload, as ratios to a
 /// no-store baseline of the same server.
@@ -151,6 +152,19 @@ const PASSWORD: &str = "bench password 1";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
+    // Stopping early drops the run, and with it the server under test (spawned with
+    // kill_on_drop) and its temporary database. Without this a SIGTERM, as `timeout` or a
+    // script's `kill` sends, would leave `ucoauth serve` running and loading the machine
+    // during whatever is measured next.
+    tokio::select! {
+        result = run(args) => result,
+        _ = terminate.recv() => anyhow::bail!("stopped by SIGTERM (the server under test too)"),
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (the server under test too)"),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let binary = server::Binary {
         path: args
