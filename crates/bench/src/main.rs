@@ -142,7 +142,7 @@ impl Around {
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let m = workloads::baseline(addr, c, self.seconds).await?;
-        Ok(Some(m.latencies_us.len() as f64 / m.seconds.max(1e-9)))
+        Ok(Some(m.req_per_s()))
     }
 }
 
@@ -245,20 +245,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     server.reset_peak_rss();
                     let mut m: workloads::Measured = $workload.await?;
                     let produced = std::mem::take(&mut m.produced);
-                    let rate = m.latencies_us.len() as f64 / m.seconds.max(1e-9);
+                    let rate = m.req_per_s();
                     record($name, m);
                     let after = around.after(&addr, c).await?;
-                    if let Some((b, a)) = before.zip(after) {
+                    let baseline = before.zip(after).map(|(b, a)| (b + a) / 2.0);
+                    if let (Some(base), Some(b), Some(a)) = (baseline, before, after) {
                         eprintln!(
                             "    ratio {:.2} to the baseline around it ({b:.0} before, {a:.0} after)",
-                            rate / ((b + a) / 2.0)
+                            rate / base
                         );
                     }
                     adjacent.push(AroundWorkload {
                         run,
                         concurrency: c,
                         workload: $name,
-                        baseline: before.zip(after).map(|(b, a)| (b + a) / 2.0),
+                        baseline,
                     });
                     produced
                 }};

@@ -24,6 +24,13 @@ pub struct Measured {
     pub produced: Vec<String>,
 }
 
+impl Measured {
+    /// Successful requests per second.
+    pub fn req_per_s(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.seconds.max(1e-9)
+    }
+}
+
 /// Runs `worker(index, conn)` on `concurrency` connections and merges what they measured.
 async fn run_workers<F, Fut>(addr: &str, concurrency: usize, worker: F) -> anyhow::Result<Measured>
 where
