@@ -14,7 +14,6 @@ use std::{
 };
 
 use rusqlite::{Connection, OpenFlags};
-use thread_local::ThreadLocal;
 
 use super::{
     sql::{Arg, Columns, PoolSql, Sql},
@@ -115,14 +114,9 @@ impl Direct {
 }
 
 /// Reader connections, opened on demand and kept for reuse (up to `keep`).
-///
-/// Each thread that reads keeps the connection it last used in a slot of its own, so that a
-/// connection, its page cache and its prepared statements stay with one core rather than
-/// passing between the request threads at every read; the shared list holds the rest.
 #[derive(Debug)]
 pub(super) struct Readers {
     path: PathBuf,
-    per_thread: ThreadLocal<Mutex<Option<Connection>>>,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
 }
@@ -131,7 +125,6 @@ impl Readers {
     pub(super) fn new(path: PathBuf, keep: usize) -> Self {
         Self {
             path,
-            per_thread: ThreadLocal::new(),
             idle: Mutex::new(Vec::new()),
             keep: keep.max(1),
         }
@@ -139,13 +132,10 @@ impl Readers {
 
     /// A connection for one read; it goes back to the pool when dropped.
     pub(super) fn get(&self) -> Result<Reader<'_>, StoreError> {
-        let mine = self.slot().lock().unwrap_or_else(|e| e.into_inner()).take();
-        let conn = match mine {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
             Some(conn) => conn,
-            None => match self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-                Some(conn) => conn,
-                None => open(&self.path)?,
-            },
+            None => open(&self.path)?,
         };
         Ok(Reader {
             readers: self,
@@ -153,16 +143,8 @@ impl Readers {
         })
     }
 
-    /// This thread's slot. Its lock is only ever contended by [`Self::close`].
-    fn slot(&self) -> &Mutex<Option<Connection>> {
-        self.per_thread.get_or_default()
-    }
-
     /// Closes the idle connections (the store is closing).
     pub(super) fn close(&self) {
-        for slot in self.per_thread.iter() {
-            drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
-        }
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
@@ -175,21 +157,11 @@ pub(super) struct Reader<'r> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        // Back into this thread's slot; the one there (a read that overlapped on this
-        // thread) goes to the shared list instead.
-        let displaced = self
-            .readers
-            .slot()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(conn);
-        let Some(displaced) = displaced else {
-            return;
-        };
-        let mut idle = self.readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.readers.keep {
-            idle.push(displaced);
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.readers.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < self.readers.keep {
+                idle.push(conn);
+            }
         }
     }
 }
@@ -280,88 +252,6 @@ mod tests {
         let missing = conn.fetch_row(SELECT, &[Arg::Int(8)], read).await.unwrap();
         assert_eq!(missing, None);
         store.close().await;
-    }
-
-    /// A WAL-mode database with one table, and no connection left open.
-    fn wal_database(dir: &Path) -> PathBuf {
-        let path = dir.join("r.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (a INTEGER)")
-            .unwrap();
-        path
-    }
-
-    /// Which connection a reader got: a number stored in a temporary table of the connection
-    /// the first time it is asked.
-    fn handle(reader: &mut Reader<'_>) -> i64 {
-        static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
-        let conn = reader.conn();
-        conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS whoami (id INTEGER)")
-            .unwrap();
-        let id: Option<i64> = conn
-            .query_row("SELECT id FROM whoami", [], |row| row.get(0))
-            .ok();
-        id.unwrap_or_else(|| {
-            let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            conn.execute("INSERT INTO whoami VALUES (?1)", [id])
-                .unwrap();
-            id
-        })
-    }
-
-    #[test]
-    fn a_thread_gets_back_the_reader_it_last_used_and_overlapping_reads_get_their_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let readers = Readers::new(wal_database(dir.path()), 4);
-        let first = handle(&mut readers.get().unwrap());
-        assert_eq!(handle(&mut readers.get().unwrap()), first);
-
-        // Two reads at once on one thread: the second opens a connection of its own, and
-        // both are kept (one in the thread's slot, one in the shared list).
-        let mut a = readers.get().unwrap();
-        let mut b = readers.get().unwrap();
-        let (ha, hb) = (handle(&mut a), handle(&mut b));
-        assert_eq!(ha, first);
-        assert_ne!(hb, first);
-        drop(a);
-        drop(b);
-        let mut again = [readers.get().unwrap(), readers.get().unwrap()];
-        let mut got = [handle(&mut again[0]), handle(&mut again[1])];
-        got.sort_unstable();
-        let mut want = [ha, hb];
-        want.sort_unstable();
-        assert_eq!(got, want, "no connection opened when two were kept");
-
-        // Another thread, with this one's connections busy, takes none of them.
-        let other =
-            std::thread::scope(|s| s.spawn(|| handle(&mut readers.get().unwrap())).join()).unwrap();
-        assert!(!want.contains(&other));
-    }
-
-    #[test]
-    fn closing_the_readers_closes_the_connections_kept_by_every_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = wal_database(dir.path());
-        let readers = Readers::new(path.clone(), 4);
-        let read = |readers: &Readers| {
-            let mut r = readers.get().unwrap();
-            let n: i64 = r
-                .conn()
-                .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(n, 0);
-        };
-        read(&readers);
-        std::thread::scope(|s| s.spawn(|| read(&readers)).join()).unwrap();
-
-        readers.close();
-        // SQLite removes the WAL when the last connection to the database closes; a reader
-        // still open in any thread's slot would keep it.
-        let last = Connection::open(&path).unwrap();
-        last.execute_batch("INSERT INTO t VALUES (1)").unwrap();
-        drop(last);
-        let wal = path.with_extension("db-wal");
-        assert!(!wal.exists(), "a reader connection outlived close()");
     }
 
     #[test]
