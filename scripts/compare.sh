@@ -8,10 +8,12 @@
 # Build each side with `cargo build --release -p ucoauth` and copy target/release/ucoauth
 # somewhere first. Prints one line per run as it goes, then per workload the medians (old ->
 # new) of the ratio to the baseline and of the server's CPU per request, and in how many pairs
-# the new build's CPU was lower. The baseline's own line is the control: its code is the same
-# in both builds, so when its CPU moves as much as a workload's, the workload's difference is
-# the machine's, not the change's (docs/performance.md, "Tried and not kept", has a case).
-# Defaults: 6 pairs of 4 s per workload, about 12 minutes.
+# the new build's CPU was lower. Two controls: the baseline's line (its code is the same in
+# both builds, so when its CPU moves as much as a workload's, the difference is the
+# machine's), and a run with the same binary on both sides, which shows how far apart
+# identical builds come out: in one, six pairs put /oauth/me's CPU 9 % apart
+# (docs/performance.md, "What the benchmark measures"). A change smaller than that is not
+# shown by six pairs. Defaults: 6 pairs of 4 s per workload, about 12 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -85,5 +87,6 @@ for name in runs["old"][0]:
     print(f"  {name:<24} {ratio}CPU {med('old', 'server_cpu_us_per_req'):.1f} -> "
           f"{med('new', 'server_cpu_us_per_req'):.1f} µs, lower in {lower} of {pairs} pairs")
 print("The baseline's code is the same in both builds: a change is shown only where a workload "
-      "moves clearly more than the baseline does.")
+      "moves clearly more than the baseline does, and more than two runs of one binary do "
+      "(compare a binary with itself to see how far that is).")
 PY
