@@ -93,15 +93,6 @@ async fn create_app(
     Ok((field("client_id")?, field("client_secret")?))
 }
 
-/// The baseline's req/s around one workload of one run: the mean of the measurements just
-/// before and just after it (`None` when `--adjacent-seconds 0`).
-struct AroundWorkload {
-    run: usize,
-    concurrency: usize,
-    workload: &'static str,
-    baseline: Option<f64>,
-}
-
 /// Short baseline measurements around the workloads. The one taken after a workload also
 /// serves as the one before the next, unless something else ran in between (minting codes).
 struct Around {
@@ -202,12 +193,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut conn = http::Conn::open(&addr).await?;
     let session = Arc::new(flow::sign_in(&mut conn, &client_id, LOGIN, PASSWORD).await?);
 
-    let mut all: Vec<(usize, Figures)> = Vec::new();
-    let mut adjacent: Vec<AroundWorkload> = Vec::new();
+    let mut all: Vec<Figures> = Vec::new();
     for run in 0..args.runs {
         for &c in &args.concurrency {
             eprintln!("run {}/{} at concurrency {c} ...", run + 1, args.runs);
-            let mut record = |name: &str, m: workloads::Measured| {
+            // A workload's figures, printed as they come; its baseline is set by the caller.
+            let figures_of = |name: &str, m: workloads::Measured| {
                 let f = report::figures(
                     name,
                     c,
@@ -230,37 +221,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     f.bench_cpu_us_per_req
                 );
                 server.reset_peak_rss();
-                all.push((run, f));
+                f
             };
             server.reset_peak_rss();
-            record(
+            let mut first = figures_of(
                 "baseline (/healthz)",
                 workloads::baseline(&addr, c, args.seconds).await?,
             );
+            first.set_baseline(first.req_per_s);
+            let first_rate = first.req_per_s;
+            all.push(first);
             let mut around = Around::new(args.adjacent_seconds);
-            // One workload between two baseline slices: records it, then notes the slices.
+            // One workload between two baseline slices, compared with their mean (without
+            // slices, with the run's first baseline).
             macro_rules! between_baselines {
                 ($name:expr, $workload:expr) => {{
                     let before = around.before(&addr, c).await?;
                     server.reset_peak_rss();
                     let mut m: workloads::Measured = $workload.await?;
                     let produced = std::mem::take(&mut m.produced);
-                    let rate = m.req_per_s();
-                    record($name, m);
+                    let mut f = figures_of($name, m);
                     let after = around.after(&addr, c).await?;
-                    let baseline = before.zip(after).map(|(b, a)| (b + a) / 2.0);
-                    if let (Some(base), Some(b), Some(a)) = (baseline, before, after) {
-                        eprintln!(
-                            "    ratio {:.2} to the baseline around it ({b:.0} before, {a:.0} after)",
-                            rate / base
-                        );
+                    match before.zip(after) {
+                        Some((b, a)) => {
+                            f.set_baseline((b + a) / 2.0);
+                            eprintln!(
+                                "    ratio {:.2} to the baseline around it ({b:.0} before, {a:.0} after)",
+                                f.ratio_to_baseline
+                            );
+                        }
+                        None => f.set_baseline(first_rate),
                     }
-                    adjacent.push(AroundWorkload {
-                        run,
-                        concurrency: c,
-                        workload: $name,
-                        baseline,
-                    });
+                    all.push(f);
                     produced
                 }};
             }
@@ -309,40 +301,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     server.stop().await;
 
-    // Ratios against the baseline measured around the workload (else the run's first one, of
-    // the same concurrency); then medians over runs.
-    let baseline_of = |run: usize, c: usize, workload: &str| {
-        let around = adjacent
-            .iter()
-            .find(|a| a.run == run && a.concurrency == c && a.workload == workload)
-            .and_then(|a| a.baseline);
-        if let Some(baseline) = around {
-            return baseline;
-        }
-        all.iter()
-            .find(|(r, f)| *r == run && f.concurrency == c && f.workload.starts_with("baseline"))
-            .map_or(0.0, |(_, f)| f.req_per_s)
-    };
-    let with_ratio: Vec<Figures> = all
-        .iter()
-        .map(|(run, f)| {
-            let mut f = f.clone();
-            let base = baseline_of(*run, f.concurrency, &f.workload);
-            f.baseline_req_per_s = base;
-            f.ratio_to_baseline = if base > 0.0 { f.req_per_s / base } else { 0.0 };
-            f
-        })
-        .collect();
+    // Medians over runs.
     let mut rows = Vec::new();
     for &c in &args.concurrency {
         let mut names: Vec<String> = Vec::new();
-        for f in with_ratio.iter().filter(|f| f.concurrency == c) {
+        for f in all.iter().filter(|f| f.concurrency == c) {
             if !names.contains(&f.workload) {
                 names.push(f.workload.clone());
             }
         }
         for name in names {
-            let runs = with_ratio
+            let runs = all
                 .iter()
                 .filter(|f| f.concurrency == c && f.workload == name)
                 .cloned()
@@ -358,7 +327,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
     }
-    let failed: usize = all.iter().map(|(_, f)| f.errors).sum();
+    let failed: usize = all.iter().map(|f| f.errors).sum();
     if args.fail_on_errors && failed > 0 {
         anyhow::bail!("{failed} requests failed");
     }

@@ -13,7 +13,7 @@ pub struct Figures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub peak_rss_mib: f64,
-    /// req/s as a fraction of `baseline_req_per_s`.
+    /// req/s as a fraction of `baseline_req_per_s` (see [`Figures::set_baseline`]).
     pub ratio_to_baseline: f64,
     /// The baseline's req/s this workload is compared with: the mean of the baseline measured
     /// just before and just after it, or (without those) the run's first baseline.
@@ -62,6 +62,18 @@ pub fn figures(
         server_cpu_us_per_req: per_req(usage.cpu_ticks as f64 * 10_000.0),
         context_switches_per_req: per_req(usage.context_switches as f64),
         bench_cpu_us_per_req: per_req(usage.bench_cpu_ticks as f64 * 10_000.0),
+    }
+}
+
+impl Figures {
+    /// Compares this workload with a baseline of `req_per_s`.
+    pub fn set_baseline(&mut self, req_per_s: f64) {
+        self.baseline_req_per_s = req_per_s;
+        self.ratio_to_baseline = if req_per_s > 0.0 {
+            self.req_per_s / req_per_s
+        } else {
+            0.0
+        };
     }
 }
 
