@@ -22,15 +22,23 @@ pairs=6
 seconds=4
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pairs) pairs="$2"; shift 2 ;;
-    --seconds) seconds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --pairs) pairs="${2:-}"; shift $(( $# > 1 ? 2 : 1 )) ;;
+    --seconds) seconds="${2:-}"; shift $(( $# > 1 ? 2 : 1 )) ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     --*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 if [ $# -ne 2 ]; then
   echo "usage: scripts/compare.sh [--pairs N] [--seconds S] OLD-BINARY NEW-BINARY" >&2
+  exit 2
+fi
+if ! [[ "$pairs" =~ ^[1-9][0-9]*$ ]]; then
+  echo "--pairs must be a whole number of at least 1, not '$pairs'" >&2
+  exit 2
+fi
+if ! [[ "$seconds" =~ ^[0-9]+([.][0-9]+)?$ ]] || [[ "$seconds" =~ ^0+([.]0+)?$ ]]; then
+  echo "--seconds must be a number of seconds above 0, not '$seconds'" >&2
   exit 2
 fi
 old="$1"
