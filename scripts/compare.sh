@@ -67,8 +67,8 @@ for i in $(seq 1 "$pairs"); do
 import json, sys
 rows = {r["workload"]: r for r in json.load(open(sys.argv[1]))}
 parts = [f"pair {sys.argv[3]:>2} {sys.argv[2]:<3}"]
-short_names = {"oauth/me": "me", "introspection": "introspect", "refresh_token": "refresh",
-               "authorization_code": "code", "browser": "flow"}
+short_names = {"oauth/me": "me", "oauth/me,": "me-new", "introspection": "introspect",
+               "refresh_token": "refresh", "authorization_code": "code", "browser": "flow"}
 for name, r in rows.items():
     first = name.split()[0]
     short = short_names.get(first, first)

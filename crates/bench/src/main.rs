@@ -3,7 +3,8 @@
 //! It starts a real `ucoauth serve` process on a fresh database, seeds a merchant and an
 //! application through the real CLI, signs in through the login form, and then drives each
 //! workload over loopback HTTP/1.1 keep-alive connections at each concurrency:
-//! baseline (`/healthz`, no store), `/oauth/me`, introspection, `refresh_token` grants,
+//! baseline (`/healthz`, no store), `/oauth/me` (one token, as an API client sends it, and
+//! each request a token not checked before), introspection, `refresh_token` grants,
 //! `authorization_code` exchanges, revocations, and the whole browser flow. Every figure is
 //! also given as a ratio to the baseline measured in the same run, just before and after the
 //! workload, because these machines are shared and noisy.
@@ -275,9 +276,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "introspection",
                 workloads::introspect(&addr, c, args.seconds, caller.clone(), access.clone())
             );
-            between_baselines!(
+            let refreshed = between_baselines!(
                 "refresh_token grant",
                 workloads::refresh(&addr, c, args.seconds, client_id.clone(), refresh_seeds)
+            );
+            between_baselines!(
+                "oauth/me, new tokens",
+                workloads::me_new_tokens(&addr, c, refreshed)
             );
 
             let codes =

@@ -144,7 +144,29 @@ pub async fn introspect(
     .await
 }
 
-/// refresh_token grants, each with the refresh token the previous one returned.
+/// GET /oauth/me, each request with an access token not checked before: every check reads
+/// the store, where [`me`] is served from the server's memory of recent lookups.
+pub async fn me_new_tokens(addr: &str, c: usize, tokens: Vec<String>) -> anyhow::Result<Measured> {
+    let slices = share(tokens, c);
+    run_workers(addr, c, move |i, mut conn| {
+        let slices = slices.clone();
+        async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            for token in &slices[i] {
+                let t = Instant::now();
+                match conn.get("/rest/v2/oauth/me", Some(token)).await {
+                    Ok(r) if r.status == 200 => lat.push(micros(t)),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors, Vec::new())
+        }
+    })
+    .await
+}
+
+/// refresh_token grants, each with the refresh token the previous one returned; produces the
+/// access tokens issued.
 pub async fn refresh(
     addr: &str,
     c: usize,
@@ -158,7 +180,7 @@ pub async fn refresh(
         let client_id = client_id.clone();
         let mut current = seeds.get(i).cloned().unwrap_or_default();
         async move {
-            let (mut lat, mut errors) = (Vec::new(), 0);
+            let (mut lat, mut errors, mut produced) = (Vec::new(), 0, Vec::new());
             timed_loop!(deadline, lat, errors, {
                 let reply = conn
                     .post_form(
@@ -171,14 +193,15 @@ pub async fn refresh(
                     )
                     .await;
                 match reply.as_ref().map(flow::tokens) {
-                    Ok(Ok((_, next))) => {
+                    Ok(Ok((access, next))) => {
+                        produced.push(access);
                         current = next;
                         true
                     }
                     _ => false,
                 }
             });
-            (lat, errors, Vec::new())
+            (lat, errors, produced)
         }
     })
     .await

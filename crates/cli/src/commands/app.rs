@@ -43,7 +43,8 @@ pub enum AppCommand {
     #[command(after_help = "EXAMPLES\n  ucoauth app rotate-secret CLIENT_ID --json")]
     RotateSecret(IdArgs),
     /// Delete an application. Every authorization merchants gave it is revoked, so all its
-    /// tokens stop working at once.
+    /// tokens stop working at once (within a second on a server running on the same database:
+    /// its --access-cache-ms).
     #[command(after_help = "EXAMPLES\n  ucoauth app delete CLIENT_ID --yes")]
     Delete(DeleteArgs),
     /// Allow or forbid an application to introspect tokens (be a resource server).

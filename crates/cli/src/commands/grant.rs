@@ -12,7 +12,8 @@ pub enum GrantCommand {
     /// List a merchant's live authorizations (its Authorized Applications).
     #[command(after_help = "EXAMPLES\n  ucoauth grant list --merchant-id DEMO --json")]
     List(ListArgs),
-    /// Revoke an authorization: its tokens stop working at once.
+    /// Revoke an authorization: its tokens stop working at once, and within a second on a
+    /// server running on the same database (its --access-cache-ms).
     #[command(after_help = "EXAMPLES\n  ucoauth grant revoke 3f2a9c0e1b7d4e5f8a6b2c1d0e9f8a7b")]
     Revoke(RevokeArgs),
 }

@@ -118,6 +118,12 @@ pub struct ServeArgs {
     /// Not used with SQLite. (Flag or environment only.)
     #[arg(long, env = "UCOAUTH_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub db_statement_timeout_ms: u64,
+    /// How long a valid access token's check (/oauth/me, introspection, API calls) is served
+    /// from memory, in milliseconds; 0: every check reads the database. A revocation made
+    /// through this node takes effect at once; one made through another node, or by the CLI
+    /// on the same database, takes effect here within this time. (Flag or environment only.)
+    #[arg(long, env = "UCOAUTH_ACCESS_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub access_cache_ms: u64,
 }
 
 impl ServeArgs {
@@ -164,6 +170,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
         acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
         statement_timeout: (args.db_statement_timeout_ms > 0)
             .then(|| Duration::from_millis(args.db_statement_timeout_ms)),
+        access_cache_ttl: Duration::from_millis(args.access_cache_ms),
         ..StoreOptions::default()
     };
     let (store, pepper) = super::open_with(&settings, options).await?;

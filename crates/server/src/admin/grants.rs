@@ -26,7 +26,8 @@ pub async fn list_grants(
     })
 }
 
-/// Ends a live grant: its tokens stop working at once, on every node.
+/// Ends a live grant: its tokens stop working at once on this node, and on any other node (or a
+/// server on the same SQLite file) within its access-token memory (`--access-cache-ms`, 1 s).
 pub async fn revoke_grant(
     store: &Store,
     within: Within<'_>,

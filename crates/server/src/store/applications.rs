@@ -127,7 +127,7 @@ impl Store {
     }
 
     /// A live (not deleted) application by client_id. Served from memory when read less than
-    /// a second ago (see `app_cache` for what that means for changes).
+    /// a second ago (see `recent` for what that means for changes).
     pub async fn find_application(
         &self,
         client_id: &str,
@@ -145,7 +145,8 @@ impl Store {
             })
             .await?;
         if let Some(app) = &found {
-            self.apps.put(generation, read_at, app);
+            self.apps
+                .put(generation, read_at, app.client_id.clone(), app.clone());
         }
         Ok(found)
     }
@@ -216,7 +217,9 @@ impl Store {
         let now = app.updated_at;
         let redirect_uris = serde_json::to_string(&app.redirect_uris)
             .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-        let _forget = self.apps.forget_when_done(&app.client_id);
+        let _forget = self.apps.forget_when_done(app.client_id.clone());
+        // Access-token lookups carry the application's name.
+        let _lookups = self.access.forget_all_when_done();
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
@@ -250,7 +253,7 @@ impl Store {
     }
 
     /// Deletes an application and, in the same transaction, revokes every grant it holds, so
-    /// its tokens stop working at once. `None` if it did not exist (or was already deleted);
+    /// its tokens stop working at once (in other processes: see [`Store::find_access`]). `None` if it did not exist (or was already deleted);
     /// else how many live grants were revoked. Records `application.deleted` by `actor`.
     pub async fn delete_application(
         &self,
@@ -258,7 +261,8 @@ impl Store {
         now: Millis,
         actor: Actor,
     ) -> Result<Option<u64>, StoreError> {
-        let _forget = self.apps.forget_when_done(&client_id);
+        let _forget = self.apps.forget_when_done(client_id.clone());
+        let _revoked = self.access.forget_all_when_done();
         self.write(move |conn| {
             Box::pin(async move {
                 let deleted = sqlx::query(
@@ -324,7 +328,7 @@ impl Store {
         now: Millis,
         actor: Actor,
     ) -> Result<bool, StoreError> {
-        let _forget = self.apps.forget_when_done(&client_id);
+        let _forget = self.apps.forget_when_done(client_id.clone());
         self.write(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(

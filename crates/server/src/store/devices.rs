@@ -167,7 +167,14 @@ impl Store {
 
     /// A poll of the token endpoint (RFC 8628 §3.4–3.5).
     pub async fn poll_device(&self, p: DevicePoll) -> Result<PollOutcome, StoreError> {
-        self.write(move |conn| Box::pin(poll(conn, p))).await
+        // A replayed device code revokes its grant (an `invalid_grant` refusal); access-token
+        // lookups are kept across any other outcome.
+        let lookups = self.access.forget_all_when_done();
+        let outcome = self.write(move |conn| Box::pin(poll(conn, p))).await?;
+        if !matches!(&outcome, PollOutcome::Refused(e) if e.kind == OauthErrorKind::InvalidGrant) {
+            lookups.disarm();
+        }
+        Ok(outcome)
     }
 }
 

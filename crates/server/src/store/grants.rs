@@ -15,12 +15,15 @@
 //!   previous one committed. Without the lock, losers of the conditional updates would have to
 //!   re-read and retry, and under a burst some gave up with 503.
 
+use std::time::Instant;
+
 use sqlx::Row;
 
 use super::{
     audit::record,
     flag,
     grant_batches::AccessLookup,
+    recent::Forget,
     sql::{Arg, Columns, PoolSql, Sql},
     Backend, Store, StoreError,
 };
@@ -215,12 +218,14 @@ impl Store {
             self.count(&answer, "authorization_code");
             return Ok(answer.0);
         }
+        let lookups = self.access.forget_all_when_done();
         let answer = self
             .write_tx(move |mut tx| {
                 let req = req.clone();
                 Box::pin(async move { redeem_code(&mut tx, req).await })
             })
             .await?;
+        keep_lookups_unless_revoked(lookups, &answer);
         self.count(&answer, "authorization_code");
         Ok(answer.0)
     }
@@ -233,12 +238,14 @@ impl Store {
             self.count(&answer, "refresh_token");
             return Ok(answer.0);
         }
+        let lookups = self.access.forget_all_when_done();
         let answer = self
             .write_tx(move |mut tx| {
                 let req = req.clone();
                 Box::pin(async move { refresh(&mut tx, req).await })
             })
             .await?;
+        keep_lookups_unless_revoked(lookups, &answer);
         self.count(&answer, "refresh_token");
         Ok(answer.0)
     }
@@ -260,6 +267,7 @@ impl Store {
             now,
             origin,
         };
+        let _revoked = self.access.forget_all_when_done();
         let outcome = match self.revoke_live(&req).await? {
             Some(grant_id) => RevokeOutcome::Revoked { grant_id },
             None => self.revoke_generally(req).await?,
@@ -290,6 +298,7 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<bool, StoreError> {
+        let _revoked = self.access.forget_all_when_done();
         let revoked = self
             .write(move |conn| {
                 Box::pin(async move { revoke_grant(conn, &grant_id, reason, now, &origin).await })
@@ -349,8 +358,9 @@ impl Store {
     }
 
     /// Revokes a live grant, only if it belongs to `merchant_id` (any merchant when `None`);
-    /// `false` when there is no such live grant. Its tokens stop working at once: every token
-    /// lookup checks the grant.
+    /// `false` when there is no such live grant. Its tokens stop working at once here: every
+    /// token lookup checks the grant, and the lookups kept in memory are forgotten (other
+    /// processes: see [`Store::find_access`]).
     pub async fn revoke_grant_of(
         &self,
         grant_id: String,
@@ -359,6 +369,7 @@ impl Store {
         now: Millis,
         origin: Origin,
     ) -> Result<bool, StoreError> {
+        let _revoked = self.access.forget_all_when_done();
         let revoked = self
             .write(move |conn| {
                 Box::pin(async move {
@@ -383,14 +394,30 @@ impl Store {
         Ok(revoked)
     }
 
-    /// The live grant behind an access token, if the token is live.
+    /// The live grant behind an access token, if the token is live. A lookup that found it
+    /// less than `StoreOptions::access_cache_ttl` ago is served from memory: every revocation
+    /// made through this store forgets them all, so only one made by another process or node
+    /// can lag, by at most that time (see `recent`).
     pub async fn find_access(
         &self,
         access_hash: &Digest,
         now: Millis,
     ) -> Result<Option<AccessGrant>, StoreError> {
-        self.timed("find_access", self.find_access_untimed(access_hash, now))
-            .await
+        if let Some(grant) = self.access.get(access_hash) {
+            if grant.expires_at > now {
+                return Ok(Some(grant));
+            }
+        }
+        let generation = self.access.generation();
+        let read_at = Instant::now();
+        let found = self
+            .timed("find_access", self.find_access_untimed(access_hash, now))
+            .await?;
+        if let Some(grant) = &found {
+            self.access
+                .put(generation, read_at, *access_hash, grant.clone());
+        }
+        Ok(found)
     }
 
     async fn find_access_untimed(
@@ -411,6 +438,16 @@ impl Store {
             .fetch_row(FIND_ACCESS, &args, live_grant_from_row)
             .await?;
         Ok(row.flatten())
+    }
+}
+
+/// Keeps the access-token lookups across a code redemption or refresh that issued tokens and
+/// detected no reuse: only a refusal can have revoked a grant (a replayed code, a reused
+/// refresh token). Anything else, including an error or a request abandoned midway, forgets
+/// them when `lookups` drops.
+fn keep_lookups_unless_revoked(lookups: Forget<'_, Digest, AccessGrant>, answer: &Answer) {
+    if answer.0.is_ok() && answer.1.is_none() {
+        lookups.disarm();
     }
 }
 

@@ -62,6 +62,9 @@ impl Store {
         now: Millis,
         options: JanitorOptions,
     ) -> Result<JanitorReport, StoreError> {
+        // It deletes only expired or long-revoked rows, which no kept lookup can stand for;
+        // forgetting the lookups anyway costs one re-read each, once a pass.
+        let _deleted = self.access.forget_all_when_done();
         let mut report = JanitorReport::default();
         let mut budget = options.max_batches;
         // `(table, key column, where the count goes)`.

@@ -34,7 +34,6 @@
 //! for writes), keeps its placeholders in order, and is a `&'static str` so that the direct
 //! driver's statement cache keeps it prepared.
 
-pub mod app_cache;
 pub mod applications;
 pub mod audit;
 pub mod credentials;
@@ -48,6 +47,7 @@ pub mod keys;
 pub mod merchants;
 mod one_statement;
 pub mod rate_limits;
+mod recent;
 pub mod resource;
 pub mod sessions;
 pub(crate) mod sql;
@@ -64,7 +64,13 @@ use sqlx::{
     AnyConnection, AnyPool, ConnectOptions, Connection,
 };
 
-use crate::metrics::{PoolUsage, StoreMetrics};
+use crate::{
+    domain::{
+        model::{AccessGrant, Application},
+        secret::Digest,
+    },
+    metrics::{PoolUsage, StoreMetrics},
+};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +227,10 @@ pub struct StoreOptions {
     pub statement_timeout: Option<Duration>,
     /// Most writes committed together in one SQLite transaction.
     pub max_batch: usize,
+    /// How long a valid access token's lookup is served from memory. Revoking it through this
+    /// process takes effect at once; through another node or process, within this bound.
+    /// Zero: every check reads the database.
+    pub access_cache_ttl: Duration,
 }
 
 impl Default for StoreOptions {
@@ -230,9 +240,19 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(5)),
             max_batch: 256,
+            access_cache_ttl: ACCESS_CACHE_TTL,
         }
     }
 }
+
+/// How long an application read is served from memory (changes made elsewhere show within it).
+const APP_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most applications kept.
+const APP_CACHE_CAPACITY: usize = 4096;
+/// The default of [`StoreOptions::access_cache_ttl`].
+const ACCESS_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most access-token lookups kept (each a few hundred bytes).
+const ACCESS_CACHE_CAPACITY: usize = 16_384;
 
 /// The database behind the server. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -244,8 +264,10 @@ pub struct Store {
     writer: writer::Writer,
     /// Counts protocol events after they commit, and times store operations.
     metrics: StoreMetrics,
-    /// Applications recently read (see `app_cache`).
-    apps: std::sync::Arc<app_cache::AppCache>,
+    /// Applications recently read, by client_id (see `recent`).
+    apps: std::sync::Arc<recent::Recent<String, Application>>,
+    /// Access-token lookups recently made, by the token's digest (see `recent`).
+    access: std::sync::Arc<recent::Recent<Digest, AccessGrant>>,
     /// PostgreSQL: refreshes, code redemptions and access-token lookups that run together
     /// (see `grant_batches`).
     batches: Option<GrantBatches>,
@@ -395,7 +417,11 @@ impl Store {
             writer,
             batches,
             metrics: StoreMetrics::default(),
-            apps: Default::default(),
+            apps: std::sync::Arc::new(recent::Recent::new(APP_CACHE_TTL, APP_CACHE_CAPACITY)),
+            access: std::sync::Arc::new(recent::Recent::new(
+                options.access_cache_ttl,
+                ACCESS_CACHE_CAPACITY,
+            )),
         })
     }
 

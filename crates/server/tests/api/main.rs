@@ -6,6 +6,7 @@
 mod helpers;
 mod webdriver;
 
+mod access_cache;
 mod admin_api;
 mod audit;
 mod authorize;

@@ -23,7 +23,8 @@ pub async fn list(
     Ok(list_response("grants", listed.map(GrantView::from)))
 }
 
-/// `DELETE /grants/{grant_id}`: its tokens stop working at once.
+/// `DELETE /grants/{grant_id}`: its tokens stop working at once on this node (see
+/// `admin::revoke_grant` for the others).
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
