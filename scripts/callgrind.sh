@@ -6,7 +6,7 @@
 #
 #   scripts/callgrind.sh WORKLOAD [SERVER-BINARY]
 #
-# WORKLOAD is one of: baseline me introspection refresh code revoke. SERVER-BINARY defaults to
+# WORKLOAD is one of: baseline me introspection refresh me-new code revoke. SERVER-BINARY defaults to
 # the release build. The server runs under valgrind (about fifty times slower), driven by
 # ucoauth-bench at concurrency 1; the counters are zeroed when the workload starts and dumped
 # when it ends. Prints the instructions per request and leaves the profile in
@@ -26,9 +26,10 @@ case "$workload" in
   me) before="^  baseline"; line="oauth/me" ;;
   introspection) before="^  oauth/me"; line="introspection" ;;
   refresh) before="^  introspection"; line="refresh_token" ;;
+  me-new) before="^  refresh_token"; line="oauth/me, new tokens" ;;
   code) before="^  minted"; line="authorization_code" ;;
   revoke) before="^  authorization_code"; line="revoke" ;;
-  *) echo "unknown workload '$workload': baseline me introspection refresh code revoke" >&2; exit 2 ;;
+  *) echo "unknown workload '$workload': baseline me introspection refresh me-new code revoke" >&2; exit 2 ;;
 esac
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 

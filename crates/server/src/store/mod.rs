@@ -251,8 +251,8 @@ const APP_CACHE_TTL: Duration = Duration::from_secs(1);
 const APP_CACHE_CAPACITY: usize = 4096;
 /// The default of [`StoreOptions::access_cache_ttl`].
 const ACCESS_CACHE_TTL: Duration = Duration::from_secs(1);
-/// Most access-token lookups kept (each a few hundred bytes).
-const ACCESS_CACHE_CAPACITY: usize = 16_384;
+/// Most access-token lookups kept (about 1 KiB each with the map's overhead: 8 MiB at most).
+const ACCESS_CACHE_CAPACITY: usize = 8192;
 
 /// The database behind the server. Cheap to clone.
 #[derive(Clone, Debug)]
