@@ -23,6 +23,7 @@
 //! | `ucoauth_introspections_total` | active | RFC 7662 answers |
 //! | `ucoauth_rate_limit_hits_total` | | requests answered 429 (only rate limits answer 429) |
 //! | `ucoauth_store_operation_duration_seconds` | operation | store reads and durable writes |
+//! | `ucoauth_access_checks_from_memory_total` | | valid access-token checks answered from memory (`--access-cache-ms`); the others are `find_access` reads |
 //! | `ucoauth_db_pool_connections` | state (idle, in_use) | pool usage at scrape time |
 //! | `ucoauth_db_pool_max_connections` | | pool size limit |
 
@@ -101,6 +102,7 @@ pub struct StoreMetrics {
     refreshes: Counter,
     revocations: Family<ReasonLabels, Counter>,
     reuse_detections: Family<CredentialLabels, Counter>,
+    access_checks_from_memory: Counter,
 }
 
 impl Default for StoreMetrics {
@@ -112,6 +114,7 @@ impl Default for StoreMetrics {
             refreshes: Counter::default(),
             revocations: Family::default(),
             reuse_detections: Family::default(),
+            access_checks_from_memory: Counter::default(),
         }
     }
 }
@@ -153,6 +156,11 @@ impl StoreMetrics {
             .inc();
     }
 
+    /// An access token's check was answered from memory, without reading the store.
+    pub fn access_check_from_memory(&self) {
+        self.access_checks_from_memory.inc();
+    }
+
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "store_operation_duration_seconds",
@@ -183,6 +191,11 @@ impl StoreMetrics {
             "reuse_detections",
             "Single-use credentials presented again (each revokes its grant)",
             self.reuse_detections.clone(),
+        );
+        registry.register(
+            "access_checks_from_memory",
+            "Valid access-token checks answered from memory instead of the database",
+            self.access_checks_from_memory.clone(),
         );
     }
 }

@@ -405,6 +405,7 @@ impl Store {
     ) -> Result<Option<AccessGrant>, StoreError> {
         if let Some(grant) = self.access.get(access_hash) {
             if grant.expires_at > now {
+                self.metrics().access_check_from_memory();
                 return Ok(Some(grant));
             }
         }
