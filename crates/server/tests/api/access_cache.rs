@@ -111,20 +111,9 @@ async fn a_kept_check_still_expires_with_its_token() {
     let (client_id, _) = server.app(|_| {}).await;
     let (access, _) = checked_tokens(&server, &client_id).await;
     // The second check came from memory (unless the machine stalled for a whole second).
-    let text = server
-        .client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let from_memory: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("ucoauth_access_checks_from_memory_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no access_checks_from_memory in:\n{text}"));
+    let from_memory = server
+        .metric("ucoauth_access_checks_from_memory_total")
+        .await;
     assert!(from_memory >= 1.0, "{from_memory}");
     server.clock.advance(3_600_000);
     assert_eq!(server.me(&access).await.status(), StatusCode::UNAUTHORIZED);

@@ -109,6 +109,23 @@ impl TestServer {
         self.clock.now()
     }
 
+    /// The value of the metrics sample `series` (name and labels, exactly); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.split(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub async fn seed_merchant(&self, id: &str, name: &str, login: &str, password: &str) {
         admin::create_merchant(
             &self.store,

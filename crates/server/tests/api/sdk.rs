@@ -55,34 +55,14 @@ async fn connect(server: &TestServer, api: &OauthApi, client_id: &ClientId) -> T
     .unwrap()
 }
 
-/// The value of the metrics sample `series` (name and labels, exactly); 0 when absent.
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = server
-        .client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.split(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Every `POST /rest/v2/oauth/token` the server answered, whatever the status.
 async fn token_requests(server: &TestServer) -> f64 {
     let mut total = 0.0;
     for status in ["200", "400", "401", "429", "500", "503"] {
-        total += metric(
-            server,
-            &format!(
-                r#"ucoauth_http_requests_total{{method="POST",route="/rest/v2/oauth/token",status="{status}"}}"#
-            ),
-        )
-        .await;
+        let series = format!(
+            r#"ucoauth_http_requests_total{{method="POST",route="/rest/v2/oauth/token",status="{status}"}}"#
+        );
+        total += server.metric(&series).await;
     }
     total
 }
@@ -298,7 +278,7 @@ async fn token_source_refreshes_near_expiry_once_for_many_callers() {
     assert_eq!(saves.load(Ordering::SeqCst), 1, "saved once, before use");
     assert_eq!(saved.lock().unwrap()[0].access_token, new_access);
     assert_eq!(token_requests(&server).await, requests_before + 1.0);
-    assert_eq!(metric(&server, "ucoauth_refreshes_total").await, 1.0);
+    assert_eq!(server.metric("ucoauth_refreshes_total").await, 1.0);
     assert_eq!(audit_count(&server, AuditKind::TokenRefreshed).await, 1);
     assert_eq!(
         audit_count(&server, AuditKind::RefreshReuseDetected).await,
