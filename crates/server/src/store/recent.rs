@@ -7,12 +7,17 @@
 //! token request of its client, and the same access token by every API call of its holder.
 //!
 //! What it costs in freshness: a change made through this process drops the entries it may
-//! have made stale once it finishes ([`Recent::forget_when_done`], [`Recent::forget_all_when_done`]), and
-//! a read that started before such a change cannot store what it read (a generation counter),
-//! so this process never serves a row older than its own last change. A change made by
-//! another process (the CLI on the same SQLite file, another node on the same PostgreSQL)
-//! shows after at most the cache's time to live. Lookups that find nothing are not kept, so
-//! unknown keys cannot fill memory.
+//! have made stale once it finishes ([`Recent::forget_when_done`],
+//! [`Recent::forget_all_when_done`]), and a read that started before such a change cannot
+//! store what it read (a generation counter), so this process never serves a row older than
+//! its own last change. A change made by another process (the CLI on the same SQLite file,
+//! another node on the same PostgreSQL) shows after at most the cache's time to live. Lookups
+//! that find nothing are not kept, so unknown keys cannot fill memory.
+//!
+//! One case within this process takes the same bound: a change whose request is abandoned
+//! (the client went away) drops its guard at once, but its write, already handed to the
+//! writer or to a batch, may still commit after that; a read made in between can then be
+//! kept, for at most the time to live.
 
 use std::{
     borrow::Borrow,
