@@ -23,7 +23,7 @@
 //! | `ucoauth_introspections_total` | active | RFC 7662 answers |
 //! | `ucoauth_rate_limit_hits_total` | | requests answered 429 (only rate limits answer 429) |
 //! | `ucoauth_store_operation_duration_seconds` | operation | store reads and durable writes |
-//! | `ucoauth_access_checks_from_memory_total` | | valid access-token checks answered from memory (`--access-cache-ms`); the others are `find_access` reads |
+//! | `ucoauth_access_checks_from_memory_total` | | access-token checks served from memory |
 //! | `ucoauth_db_pool_connections` | state (idle, in_use) | pool usage at scrape time |
 //! | `ucoauth_db_pool_max_connections` | | pool size limit |
 

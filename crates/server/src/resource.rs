@@ -3,8 +3,8 @@
 //! A Rust service that runs in the same process as the authorization server, or shares its
 //! database and pepper, can skip HTTP introspection and hand a [`StoreVerifier`] to
 //! `ucoauth_guard::Guard::new`. A revocation made through the same store is then seen at once
-//! (elsewhere: within the store's `access_cache_ttl`, see `Store::find_access`), and pepper rotation
-//! is handled exactly as the API handlers handle it.
+//! (elsewhere: within the store's `access_cache_ttl`, see `Store::find_access`), and pepper
+//! rotation is handled exactly as the API handlers handle it.
 //!
 //! EXTENSION POINT (simple keys): when merchant simple API keys land (`store/keys.rs`),
 //! implement `ucoauth_guard::SimpleKeyVerifier` for `StoreVerifier` here (look the key up by its

@@ -253,8 +253,9 @@ impl Store {
     }
 
     /// Deletes an application and, in the same transaction, revokes every grant it holds, so
-    /// its tokens stop working at once (in other processes: see [`Store::find_access`]). `None` if it did not exist (or was already deleted);
-    /// else how many live grants were revoked. Records `application.deleted` by `actor`.
+    /// its tokens stop working at once (in other processes: see [`Store::find_access`]).
+    /// `None` if it did not exist (or was already deleted); else how many live grants were
+    /// revoked. Records `application.deleted` by `actor`.
     pub async fn delete_application(
         &self,
         client_id: String,
